@@ -1,0 +1,386 @@
+// N-API surface of nsrun: decode a plan, spawn, finish the handshake, watch exits, and the few
+// fd/terminal calls the supervisor needs. Policy lives in TypeScript; this file only executes.
+// Runs on the Node main thread only.
+#include <errno.h>
+#include <fcntl.h>
+#include <napi.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include <cstring>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "plan.h"
+#include "protocol.h"
+#include "spawn.h"
+
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
+
+namespace nsrun {
+namespace {
+
+// Owns everything the child reads until its exec: strings, step array, argv/envp, the stack.
+struct Spawn {
+  Plan plan{};
+  std::vector<std::unique_ptr<char[]>> strings;
+  std::vector<Step> steps;
+  std::vector<std::vector<uint32_t>> ids;
+  std::vector<char*> argv, envp;
+  SpawnResult child{};
+  int err_r = -1;  // parent's read end of the error pipe
+  int sync_w = -1;  // parent's write end of the sync pipe
+  uv_poll_t poll{};
+  Napi::FunctionReference cb;
+  std::vector<ChildReport> reports;
+  char partial[sizeof(ChildReport)];
+  size_t partial_len = 0;
+  int id = 0;
+};
+
+std::map<int, Spawn*> g_spawns;
+int g_next_id = 1;
+
+const char* KeepString(Spawn* s, const Napi::Value& v, const char* what) {
+  if (v.IsUndefined() || v.IsNull()) return nullptr;
+  if (!v.IsString()) throw Napi::TypeError::New(v.Env(), std::string(what) + " must be a string");
+  std::string str = v.As<Napi::String>().Utf8Value();
+  if (str.find('\0') != std::string::npos)
+    throw Napi::TypeError::New(v.Env(), std::string(what) + " contains a NUL byte");
+  std::unique_ptr<char[]> buf(new char[str.size() + 1]);
+  memcpy(buf.get(), str.c_str(), str.size() + 1);
+  const char* p = buf.get();
+  s->strings.push_back(std::move(buf));
+  return p;
+}
+
+int64_t GetInt(const Napi::Object& o, const char* key, int64_t dflt) {
+  Napi::Value v = o.Get(key);
+  if (v.IsUndefined()) return dflt;
+  if (!v.IsNumber()) throw Napi::TypeError::New(o.Env(), std::string(key) + " must be a number");
+  return v.As<Napi::Number>().Int64Value();
+}
+
+std::vector<char*> KeepStringArray(Spawn* s, const Napi::Value& v, const char* what) {
+  if (!v.IsArray()) throw Napi::TypeError::New(v.Env(), std::string(what) + " must be an array");
+  Napi::Array a = v.As<Napi::Array>();
+  std::vector<char*> out;
+  for (uint32_t i = 0; i < a.Length(); i++) out.push_back((char*)KeepString(s, a.Get(i), what));
+  out.push_back(nullptr);
+  return out;
+}
+
+void FreeSpawn(Spawn* s) {
+  if (s->child.stack) free_child_stack(s->child.stack, s->child.stack_size);
+  if (s->err_r >= 0) close(s->err_r);
+  if (s->sync_w >= 0) close(s->sync_w);
+  g_spawns.erase(s->id);
+  delete s;
+}
+
+Napi::Object Errno(Napi::Env env, int err, const char* syscall) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("errno", err);
+  o.Set("syscall", syscall);
+  return o;
+}
+
+// spawn(plan) -> {id, pid, pidfd}
+Napi::Value SpawnJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsObject()) throw Napi::TypeError::New(env, "spawn(plan): plan must be an object");
+  Napi::Object p = info[0].As<Napi::Object>();
+  std::unique_ptr<Spawn> s(new Spawn());
+
+  Napi::Value stepsV = p.Get("steps");
+  if (!stepsV.IsArray()) throw Napi::TypeError::New(env, "plan.steps must be an array");
+  Napi::Array steps = stepsV.As<Napi::Array>();
+  s->steps.resize(steps.Length());
+  s->ids.resize(steps.Length());
+  bool await_go = false;
+  for (uint32_t i = 0; i < steps.Length(); i++) {
+    if (!steps.Get(i).IsObject()) throw Napi::TypeError::New(env, "plan.steps[] must be objects");
+    Napi::Object o = steps.Get(i).As<Napi::Object>();
+    Step& st = s->steps[i];
+    st.op = (int32_t)GetInt(o, "op", 0);
+    st.n1 = GetInt(o, "n1", 0);
+    st.n2 = GetInt(o, "n2", 0);
+    st.s1 = KeepString(s.get(), o.Get("s1"), "step.s1");
+    st.s2 = KeepString(s.get(), o.Get("s2"), "step.s2");
+    st.s3 = KeepString(s.get(), o.Get("s3"), "step.s3");
+    st.s4 = KeepString(s.get(), o.Get("s4"), "step.s4");
+    Napi::Value idsV = o.Get("ids");
+    if (idsV.IsArray()) {
+      Napi::Array a = idsV.As<Napi::Array>();
+      for (uint32_t k = 0; k < a.Length(); k++)
+        s->ids[i].push_back((uint32_t)a.Get(k).As<Napi::Number>().Int64Value());
+    }
+    st.ids = s->ids[i].data();
+    st.nids = (int32_t)s->ids[i].size();
+    if (st.op == OP_AWAIT_GO) await_go = true;
+  }
+  s->argv = KeepStringArray(s.get(), p.Get("argv"), "plan.argv");
+  s->envp = KeepStringArray(s.get(), p.Get("envp"), "plan.envp");
+
+  int errp[2], syncp[2] = {-1, -1};
+  if (pipe2(errp, O_CLOEXEC) < 0) return Errno(env, errno, "pipe2");
+  if (await_go && pipe2(syncp, O_CLOEXEC) < 0) {
+    int e = errno;
+    close(errp[0]);
+    close(errp[1]);
+    return Errno(env, e, "pipe2");
+  }
+  s->plan.clone_flags = (uint64_t)GetInt(p, "cloneFlags", 0);
+  s->plan.nsteps = (int32_t)s->steps.size();
+  s->plan.steps = s->steps.data();
+  s->plan.argv = s->argv.data();
+  s->plan.envp = s->envp.data();
+  s->plan.err_fd = errp[1];
+  s->plan.sync_fd = syncp[0];
+  s->plan.parent_err_fd = errp[0];
+  s->plan.parent_sync_fd = syncp[1];
+
+  int rc = spawn_child(&s->plan, &s->child);
+  close(errp[1]);
+  if (syncp[0] >= 0) close(syncp[0]);
+  if (rc < 0) {
+    close(errp[0]);
+    if (syncp[1] >= 0) close(syncp[1]);
+    return Errno(env, -rc, "clone");
+  }
+  s->err_r = errp[0];
+  s->sync_w = syncp[1];
+  s->id = g_next_id++;
+  Spawn* raw = s.release();
+  g_spawns[raw->id] = raw;
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("id", raw->id);
+  out.Set("pid", raw->child.pid);
+  out.Set("pidfd", raw->child.pidfd);
+  return out;
+}
+
+void OnErrPipe(uv_poll_t* h, int status, int events) {
+  Spawn* s = (Spawn*)h->data;
+  bool eof = status < 0;
+  while (!eof) {
+    ssize_t n = read(s->err_r, s->partial + s->partial_len, sizeof(s->partial) - s->partial_len);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) return;  // spurious wakeup: wait for more
+    if (n <= 0) {
+      eof = true;
+      break;
+    }
+    s->partial_len += (size_t)n;
+    if (s->partial_len == sizeof(ChildReport)) {
+      ChildReport r;
+      memcpy(&r, s->partial, sizeof(r));
+      s->reports.push_back(r);
+      s->partial_len = 0;
+    }
+  }
+  uv_poll_stop(h);
+  uv_close((uv_handle_t*)h, [](uv_handle_t* hh) {
+    Spawn* s = (Spawn*)hh->data;
+    Napi::Env env = s->cb.Env();
+    Napi::HandleScope scope(env);
+    Napi::Value arg = env.Null();
+    if (!s->reports.empty() && s->reports[0].magic == REPORT_MAGIC) {
+      const ChildReport& r = s->reports[0];
+      Napi::Object o = Errno(env, r.err, r.syscall);
+      o.Set("step", r.step);
+      arg = o;
+    } else if (!s->reports.empty() || s->partial_len) {
+      arg = Errno(env, EPROTO, "read");
+    }
+    Napi::FunctionReference cb = std::move(s->cb);
+    FreeSpawn(s);  // the child has exec'd or died: its stack and plan are free
+    cb.MakeCallback(env.Global(), {arg});
+  });
+}
+
+// proceed(id, go, cb(report|null)): send SYNC_GO (or just drop the sync pipe when go is false),
+// then wait asynchronously for EOF on the error pipe.
+Napi::Value ProceedJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int id = info[0].As<Napi::Number>().Int32Value();
+  bool go = info[1].ToBoolean();
+  auto it = g_spawns.find(id);
+  if (it == g_spawns.end()) throw Napi::Error::New(env, "proceed: unknown spawn id");
+  Spawn* s = it->second;
+  if (!info[2].IsFunction()) throw Napi::TypeError::New(env, "proceed: callback required");
+  s->cb = Napi::Persistent(info[2].As<Napi::Function>());
+  if (s->sync_w >= 0) {
+    if (go) {
+      uint8_t b = SYNC_GO;
+      ssize_t n;
+      do n = write(s->sync_w, &b, 1); while (n < 0 && errno == EINTR);
+    }
+    close(s->sync_w);
+    s->sync_w = -1;
+  }
+  fcntl(s->err_r, F_SETFL, fcntl(s->err_r, F_GETFL) | O_NONBLOCK);
+  uv_loop_t* loop = nullptr;
+  napi_get_uv_event_loop(env, &loop);
+  uv_poll_init(loop, &s->poll, s->err_r);
+  s->poll.data = s;
+  uv_poll_start(&s->poll, UV_READABLE | UV_DISCONNECT, OnErrPipe);
+  return env.Undefined();
+}
+
+struct ExitWatch {
+  uv_poll_t poll{};
+  int pidfd = -1;
+  int code = -1, signal = 0, err = 0;
+  Napi::FunctionReference cb;
+};
+
+void OnPidfd(uv_poll_t* h, int status, int events) {
+  ExitWatch* w = (ExitWatch*)h->data;
+  siginfo_t si;
+  memset(&si, 0, sizeof(si));
+  int r;
+  do r = (int)syscall(SYS_waitid, P_PIDFD, w->pidfd, &si, WEXITED | WNOHANG | __WALL, nullptr);
+  while (r < 0 && errno == EINTR);
+  if (r == 0 && si.si_pid == 0) return;  // not exited yet (spurious wakeup)
+  if (r < 0) w->err = errno;
+  else if (si.si_code == CLD_EXITED) w->code = si.si_status;
+  else w->signal = si.si_status;
+  uv_poll_stop(h);
+  uv_close((uv_handle_t*)h, [](uv_handle_t* hh) {
+    std::unique_ptr<ExitWatch> w((ExitWatch*)hh->data);
+    Napi::Env env = w->cb.Env();
+    Napi::HandleScope scope(env);
+    Napi::Object o = Napi::Object::New(env);
+    if (w->err) o.Set("errno", w->err);
+    o.Set("exitCode", w->err || w->signal ? env.Null() : Napi::Number::New(env, w->code));
+    o.Set("signal", w->signal ? Napi::Number::New(env, w->signal) : env.Null());
+    Napi::FunctionReference cb = std::move(w->cb);
+    cb.MakeCallback(env.Global(), {o});
+  });
+}
+
+// watchExit(pidfd, cb({exitCode, signal})): reap the child when its pidfd becomes readable.
+// Never waitpid(-1): libuv reaps only its own children and would lose them silently.
+Napi::Value WatchExitJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int pidfd = info[0].As<Napi::Number>().Int32Value();
+  if (!info[1].IsFunction()) throw Napi::TypeError::New(env, "watchExit: callback required");
+  ExitWatch* w = new ExitWatch();
+  w->pidfd = pidfd;
+  w->cb = Napi::Persistent(info[1].As<Napi::Function>());
+  uv_loop_t* loop = nullptr;
+  napi_get_uv_event_loop(env, &loop);
+  uv_poll_init(loop, &w->poll, pidfd);
+  w->poll.data = w;
+  uv_poll_start(&w->poll, UV_READABLE, OnPidfd);
+  return env.Undefined();
+}
+
+Napi::Value Check(Napi::Env env, long rc) { return Napi::Number::New(env, rc < 0 ? -errno : rc); }
+
+// pidfdSendSignal(pidfd, sig) -> 0 | -errno. No pid-reuse race, unlike kill(2).
+Napi::Value PidfdSendSignalJs(const Napi::CallbackInfo& info) {
+  return Check(info.Env(), syscall(SYS_pidfd_send_signal, info[0].As<Napi::Number>().Int32Value(),
+                                   info[1].As<Napi::Number>().Int32Value(), nullptr, 0));
+}
+
+// pidfdOpen(pid) -> fd | -errno
+Napi::Value PidfdOpenJs(const Napi::CallbackInfo& info) {
+  return Check(info.Env(), syscall(SYS_pidfd_open, info[0].As<Napi::Number>().Int32Value(), 0));
+}
+
+Napi::Value CloseJs(const Napi::CallbackInfo& info) {
+  return Check(info.Env(), close(info[0].As<Napi::Number>().Int32Value()));
+}
+
+Napi::Value FdPair(Napi::Env env, int rc, int fds[2]) {
+  if (rc < 0) return Napi::Number::New(env, -errno);
+  Napi::Array a = Napi::Array::New(env, 2);
+  a.Set(0u, fds[0]);
+  a.Set(1u, fds[1]);
+  return a;
+}
+
+// pipe() -> [read, write], both close-on-exec
+Napi::Value PipeJs(const Napi::CallbackInfo& info) {
+  int fds[2];
+  return FdPair(info.Env(), pipe2(fds, O_CLOEXEC), fds);
+}
+
+// socketpair() -> [a, b], AF_UNIX stream, close-on-exec (carries the pty master)
+Napi::Value SocketpairJs(const Napi::CallbackInfo& info) {
+  int fds[2];
+  return FdPair(info.Env(), socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), fds);
+}
+
+// recvFd(sock) -> fd | -errno: one SCM_RIGHTS fd, without blocking.
+Napi::Value RecvFdJs(const Napi::CallbackInfo& info) {
+  int sock = info[0].As<Napi::Number>().Int32Value();
+  char byte;
+  struct iovec iov = {&byte, 1};
+  union {
+    struct cmsghdr align;
+    char buf[CMSG_SPACE(sizeof(int))];
+  } u;
+  struct msghdr msg;
+  memset(&msg, 0, sizeof(msg));
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = u.buf;
+  msg.msg_controllen = sizeof(u.buf);
+  ssize_t n;
+  do n = recvmsg(sock, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC); while (n < 0 && errno == EINTR);
+  if (n < 0) return Napi::Number::New(info.Env(), -errno);
+  struct cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  if (n == 0 || !c || c->cmsg_type != SCM_RIGHTS) return Napi::Number::New(info.Env(), -EPROTO);
+  int fd;
+  memcpy(&fd, CMSG_DATA(c), sizeof(fd));
+  return Napi::Number::New(info.Env(), fd);
+}
+
+// setWinsize(fd, rows, cols) -> 0 | -errno
+Napi::Value SetWinsizeJs(const Napi::CallbackInfo& info) {
+  struct winsize ws;
+  memset(&ws, 0, sizeof(ws));
+  ws.ws_row = (unsigned short)info[1].As<Napi::Number>().Uint32Value();
+  ws.ws_col = (unsigned short)info[2].As<Napi::Number>().Uint32Value();
+  return Check(info.Env(), ioctl(info[0].As<Napi::Number>().Int32Value(), TIOCSWINSZ, &ws));
+}
+
+// isatty(fd) -> boolean, without touching process.stdin (which would reopen fd 0 non-blocking).
+Napi::Value IsattyJs(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), isatty(info[0].As<Napi::Number>().Int32Value()) == 1);
+}
+
+}  // namespace
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("spawn", Napi::Function::New(env, SpawnJs));
+  exports.Set("proceed", Napi::Function::New(env, ProceedJs));
+  exports.Set("watchExit", Napi::Function::New(env, WatchExitJs));
+  exports.Set("pidfdSendSignal", Napi::Function::New(env, PidfdSendSignalJs));
+  exports.Set("pidfdOpen", Napi::Function::New(env, PidfdOpenJs));
+  exports.Set("close", Napi::Function::New(env, CloseJs));
+  exports.Set("pipe", Napi::Function::New(env, PipeJs));
+  exports.Set("socketpair", Napi::Function::New(env, SocketpairJs));
+  exports.Set("recvFd", Napi::Function::New(env, RecvFdJs));
+  exports.Set("setWinsize", Napi::Function::New(env, SetWinsizeJs));
+  exports.Set("isatty", Napi::Function::New(env, IsattyJs));
+  return exports;
+}
+
+}  // namespace nsrun
+
+static Napi::Object InitNsrun(Napi::Env env, Napi::Object exports) { return nsrun::Init(env, exports); }
+NODE_API_MODULE(nsrun, InitNsrun)

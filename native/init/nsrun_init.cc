@@ -1,0 +1,140 @@
+// nsrun-init: the sandbox's PID 1 (or, without a PID namespace, a subreaper around the command).
+//
+// It starts the command in its own process group (the terminal's foreground group when -t),
+// forwards signals to it, reaps every orphan, relays job-control stops to the supervisor on the
+// control fd, and exits with the command's status. It is a static executable: the dynamic loader
+// would be looked up inside the sandbox's root.
+//
+//   nsrun-init [-c CTLFD] [-t] -- COMMAND [ARG...]
+//
+// Control records (protocol.h): 'S' the command stopped for job control; 'E' + int32 errno the
+// command could not be executed; 'X' + int32 wait status just before exit.
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "../exec_path.h"
+#include "../protocol.h"
+
+extern char** environ;
+
+namespace {
+
+int g_ctl = -1;
+
+void send_record(char kind, const int32_t* value) {
+  if (g_ctl < 0) return;
+  char buf[1 + sizeof(int32_t)];
+  buf[0] = kind;
+  size_t len = 1;
+  if (value) {
+    memcpy(buf + 1, value, sizeof(int32_t));
+    len += sizeof(int32_t);
+  }
+  ssize_t n;
+  do n = write(g_ctl, buf, len); while (n < 0 && errno == EINTR);
+}
+
+int usage() {
+  static const char msg[] = "usage: nsrun-init [-c CTLFD] [-t] -- COMMAND [ARG...]\n";
+  ssize_t n = write(2, msg, sizeof(msg) - 1);
+  (void)n;
+  return 125;
+}
+
+bool is_job_control_stop(int sig) { return sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU; }
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  bool tty = false;
+  int i = 1;
+  for (; i < argc; i++) {
+    if (!strcmp(argv[i], "--")) { i++; break; }
+    if (!strcmp(argv[i], "-t")) tty = true;
+    else if (!strcmp(argv[i], "-c") && i + 1 < argc) g_ctl = atoi(argv[++i]);
+    else return usage();
+  }
+  if (i >= argc) return usage();
+  char** cmd = argv + i;
+  if (g_ctl >= 0) fcntl(g_ctl, F_SETFD, FD_CLOEXEC);
+  if (tty && !isatty(0)) tty = false;
+
+  sigset_t all;
+  sigfillset(&all);
+  sigprocmask(SIG_BLOCK, &all, nullptr);
+  bool pid1 = getpid() == 1;
+  if (!pid1) prctl(PR_SET_CHILD_SUBREAPER, 1);
+
+  int errpipe[2];
+  if (pipe2(errpipe, O_CLOEXEC) < 0) return 125;
+  pid_t child = fork();
+  if (child < 0) return 125;
+  if (child == 0) {
+    setpgid(0, 0);
+    if (tty) tcsetpgrp(0, getpid());  // SIGTTOU is still blocked here
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+    int32_t err = nsrun::exec_search(cmd[0], getenv("PATH"), cmd, environ);
+    ssize_t n = write(errpipe[1], &err, sizeof(err));
+    (void)n;
+    _exit(127);
+  }
+  setpgid(child, child);  // also from this side, so the group exists before any signal
+  close(errpipe[1]);
+  int32_t exec_err = 0;
+  ssize_t n;
+  do n = read(errpipe[0], &exec_err, sizeof(exec_err)); while (n < 0 && errno == EINTR);
+  close(errpipe[0]);
+  if (n == (ssize_t)sizeof(exec_err)) {
+    send_record(nsrun::INIT_EXEC_FAILED, &exec_err);
+    int st;
+    waitpid(child, &st, 0);
+    return exec_err == ENOENT ? 127 : 126;
+  }
+
+  int status = 0;
+  bool done = false;
+  while (!done) {
+    siginfo_t si;
+    int sig = sigwaitinfo(&all, &si);
+    if (sig < 0) continue;
+    if (sig == SIGCHLD) {
+      for (;;) {
+        int st;
+        pid_t w = waitpid(-1, &st, WNOHANG | WUNTRACED);
+        if (w <= 0) break;
+        if (w != child) continue;  // an orphan: reaped, nothing else to do
+        if (WIFSTOPPED(st)) {
+          if (is_job_control_stop(WSTOPSIG(st))) {
+            if (tty) tcsetpgrp(0, getpgrp());
+            send_record(nsrun::INIT_STOPPED, nullptr);
+          }
+          continue;
+        }
+        status = st;
+        done = true;
+      }
+    } else if (sig == SIGCONT) {
+      if (tty) tcsetpgrp(0, child);
+      kill(-child, SIGCONT);
+    } else if (is_job_control_stop(sig)) {
+      // PID 1 does not stop; the command's own group gets these from its terminal.
+    } else {
+      kill(child, sig);
+    }
+  }
+  int32_t st32 = status;
+  send_record(nsrun::INIT_EXITED, &st32);
+  if (pid1) kill(-1, SIGKILL);  // nothing outlives the command inside its PID namespace
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  return 128 + WTERMSIG(status);
+}

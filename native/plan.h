@@ -1,0 +1,55 @@
+// The plan as the child executes it: plain data, decoded and copied into one arena on the main
+// thread before the clone. Nothing here allocates; the child only reads it.
+#pragma once
+
+#include <stdint.h>
+
+namespace nsrun {
+
+// Step kinds. Keep in sync with OP in src/native/types.ts.
+enum Op : int32_t {
+  OP_AWAIT_GO = 1,      // wait for the parent (id maps written)
+  OP_UNSHARE = 2,       // n1 = flags (CLONE_NEWTIME cannot be passed to clone)
+  OP_SETHOSTNAME = 3,   // s1 = name
+  OP_MOUNT = 4,         // s1 = source, s2 = target, s3 = fstype, n1 = flags (low), n2 = flags (high), s4 = data
+  OP_LOOPBACK_UP = 5,   // s1 = interface name
+  OP_SETGROUPS = 6,     // ids[0..nids)
+  OP_SETRESGID = 7,     // n1 = gid
+  OP_SETRESUID = 8,     // n1 = uid
+  OP_CHDIR = 9,         // s1 = dir
+  OP_PDEATHSIG = 10,    // n1 = signal; also checks the parent is still alive (n2 = fd to poll for EOF, or -1)
+  OP_SETSID = 11,
+  OP_PTY = 12,          // n1 = socket to send the master on, n2 = rows<<16|cols; s1 = ptmx path
+  OP_DUP2 = 13,         // n1 = from, n2 = to (the new fd is not close-on-exec)
+  OP_STDIO_INHERIT = 14,  // clear FD_CLOEXEC on 0..2 (Node sets it at startup)
+  OP_CLOSE_FROM = 15,   // n1 = first fd: mark every fd >= n1 close-on-exec
+  OP_EXEC = 16,         // n1 = fd to execveat (or -1), s1 = file, s2 = PATH for the search
+  OP_SETNAME = 17,      // s1 = process name (prctl PR_SET_NAME)
+  OP_DUMPABLE = 18,     // n1 = 0 or 1
+};
+
+struct Step {
+  int32_t op;
+  int64_t n1;
+  int64_t n2;
+  const char* s1;
+  const char* s2;
+  const char* s3;
+  const char* s4;
+  const uint32_t* ids;
+  int32_t nids;
+};
+
+struct Plan {
+  uint64_t clone_flags;   // CLONE_NEW* handed to clone()
+  int32_t nsteps;
+  Step* steps;
+  char* const* argv;      // NULL-terminated
+  char* const* envp;      // NULL-terminated
+  int err_fd;             // child's end of the error pipe (write)
+  int sync_fd;            // child's end of the sync pipe (read), -1 when there is no await-go
+  int parent_err_fd;      // the parent's ends, closed first thing in the child
+  int parent_sync_fd;
+};
+
+}  // namespace nsrun
