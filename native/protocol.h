@@ -34,6 +34,7 @@ struct ChildReport {
 };
 
 // Records nsrun-init writes on its control fd (fd 3 in the sandbox).
+constexpr char INIT_RUNNING = 'R';    // the command was exec'd successfully
 constexpr char INIT_STOPPED = 'S';    // the command stopped for job control (SIGTSTP/TTIN/TTOU)
 constexpr char INIT_EXITED = 'X';     // followed by the int32 wait status of the command
 constexpr char INIT_EXEC_FAILED = 'E';  // followed by the int32 errno of the command's execve

@@ -7,7 +7,7 @@
 //
 //   nsrun-init [-c CTLFD] [-t] -- COMMAND [ARG...]
 //
-// Control records (protocol.h): 'S' the command stopped for job control; 'E' + int32 errno the
+// Control records (protocol.h): 'R' the command is running; 'S' the command stopped for job control; 'E' + int32 errno the
 // command could not be executed; 'X' + int32 wait status just before exit.
 #include <errno.h>
 #include <fcntl.h>
@@ -100,6 +100,7 @@ int main(int argc, char** argv) {
     waitpid(child, &st, 0);
     return exec_err == ENOENT ? 127 : 126;
   }
+  send_record(nsrun::INIT_RUNNING, nullptr);
 
   int status = 0;
   bool done = false;

@@ -1,0 +1,102 @@
+// argv (as yargs parsed it) -> SandboxOptions. Pure apart from reading /etc/passwd and /etc/group
+// for names given to --map-user/--map-group/--uid/--gid.
+import * as fs from 'node:fs';
+import { usageError } from '../errors';
+import { NAMESPACE_FLAGS, type NamespaceType } from '../linux';
+import type { IdRange, SandboxOptions } from '../options';
+import { MAX_ID } from '../plan/validate';
+
+export type ParsedArgs = Record<string, unknown> & { _: (string | number)[]; '--'?: (string | number)[] };
+
+/** A flag that takes one value must not be given twice. */
+export function single(argv: ParsedArgs, key: string, flag: string): string | undefined {
+  const v = argv[key];
+  if (v === undefined) return undefined;
+  if (Array.isArray(v)) throw usageError(flag, 'given more than once');
+  return String(v);
+}
+
+export function list(argv: ParsedArgs, key: string): string[] {
+  const v = argv[key];
+  if (v === undefined) return [];
+  return (Array.isArray(v) ? v : [v]).map(String);
+}
+
+function lookupName(file: string, name: string): number | undefined {
+  try {
+    for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
+      const f = line.split(':');
+      if (f[0] === name && /^\d+$/.test(f[2] ?? '')) return Number(f[2]);
+    }
+  } catch {
+    // no such database
+  }
+  return undefined;
+}
+
+/** A decimal id, or a name from /etc/passwd or /etc/group. */
+export function parseId(text: string, flag: string, db?: '/etc/passwd' | '/etc/group'): number {
+  if (/^\d+$/.test(text)) {
+    const n = Number(text);
+    if (n > MAX_ID) throw usageError(flag, `${text} is larger than the largest id ${MAX_ID}`);
+    return n;
+  }
+  const byName = db && /^[a-z_][a-z0-9_.-]*\$?$/i.test(text) ? lookupName(db, text) : undefined;
+  if (byName !== undefined) return byName;
+  throw usageError(flag, `'${text}' is not a valid ${db === '/etc/group' ? 'group' : db ? 'user' : 'id'}${db ? ' name or id' : ''}`);
+}
+
+/** OUTER:INNER:COUNT (or util-linux's OUTER,INNER,COUNT). */
+export function parseRange(text: string, flag: string): IdRange {
+  const parts = text.split(/[:,]/);
+  if (parts.length !== 3 || parts.some((p) => !/^\d+$/.test(p)))
+    throw usageError(flag, `'${text}' is not OUTER:INNER:COUNT (three decimal numbers)`);
+  const [outer, inner, count] = parts.map((p) => parseId(p, flag));
+  if (count < 1) throw usageError(flag, `'${text}': count must be at least 1`);
+  return { outer, inner, count };
+}
+
+export function parseEnv(entries: string[]): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const e of entries) {
+    const i = e.indexOf('=');
+    if (i <= 0) throw usageError('--env', `'${e}' is not KEY=VALUE`);
+    env[e.slice(0, i)] = e.slice(i + 1);
+  }
+  return env;
+}
+
+export function commandOf(argv: ParsedArgs): string[] {
+  const words = [...(argv.command as string[] | undefined ?? []), ...argv._.slice(0), ...(argv['--'] ?? [])];
+  return words.map(String);
+}
+
+export function optionsFromArgv(argv: ParsedArgs): SandboxOptions {
+  const namespaces: NamespaceType[] = NAMESPACE_FLAGS.filter((f) => argv[f.long] === true).map((f) => f.type);
+  const opts: SandboxOptions = { command: commandOf(argv), namespaces };
+  if (argv.all) opts.all = true;
+  const hostname = single(argv, 'hostname', '--hostname');
+  if (hostname !== undefined) opts.hostname = hostname;
+  if (argv['map-root-user']) opts.mapRootUser = true;
+  const mapUser = single(argv, 'map-user', '--map-user');
+  if (mapUser !== undefined) opts.mapUser = parseId(mapUser, '--map-user', '/etc/passwd');
+  const mapGroup = single(argv, 'map-group', '--map-group');
+  if (mapGroup !== undefined) opts.mapGroup = parseId(mapGroup, '--map-group', '/etc/group');
+  const mapUsers = list(argv, 'map-users').map((r) => parseRange(r, '--map-users'));
+  if (mapUsers.length) opts.mapUsers = mapUsers;
+  const mapGroups = list(argv, 'map-groups').map((r) => parseRange(r, '--map-groups'));
+  if (mapGroups.length) opts.mapGroups = mapGroups;
+  const uid = single(argv, 'uid', '--uid');
+  if (uid !== undefined) opts.uid = parseId(uid, '--uid', '/etc/passwd');
+  const gid = single(argv, 'gid', '--gid');
+  if (gid !== undefined) opts.gid = parseId(gid, '--gid', '/etc/group');
+  const groups = single(argv, 'groups', '--groups');
+  if (groups !== undefined) opts.groups = groups === '' ? [] : groups.split(',').map((g) => parseId(g, '--groups', '/etc/group'));
+  const chdir = single(argv, 'chdir', '--chdir');
+  if (chdir !== undefined) opts.cwd = chdir;
+  const env = list(argv, 'env');
+  if (env.length) opts.env = parseEnv(env);
+  if (argv['clear-env']) opts.clearEnv = true;
+  if (argv['as-pid-1']) opts.asPid1 = true;
+  return opts;
+}

@@ -1,0 +1,67 @@
+// `nsrun [run] [options] -- COMMAND [ARG...]`
+import * as fs from 'node:fs';
+import type { Argv } from 'yargs';
+import { NAMESPACE_FLAGS, NAMESPACE_ISOLATES } from '../linux';
+import { gatherHostFacts } from '../parent/host';
+import { buildPlan } from '../plan/build';
+import { explainPlan } from '../plan/explain';
+import { shellStatus, spawnPlan, type Sandbox } from '../sandbox';
+import { optionsFromArgv, type ParsedArgs } from './parse';
+import { attachTerminal } from './terminal';
+
+/** Signals a user sends to nsrun that the command should get instead. */
+export const FORWARDED_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
+
+export function runBuilder(y: Argv): Argv {
+  for (const f of NAMESPACE_FLAGS) {
+    y.option(f.long, { alias: f.short, type: 'boolean', group: 'Namespaces:', describe: `new ${f.type} namespace: ${NAMESPACE_ISOLATES[f.type]}` });
+  }
+  return y
+    .option('all', { type: 'boolean', group: 'Namespaces:', describe: 'every namespace type this kernel supports' })
+    .option('hostname', { type: 'string', requiresArg: true, group: 'Namespaces:', describe: 'hostname inside (needs --uts)' })
+    .option('map-root-user', { alias: 'r', type: 'boolean', group: 'User namespace and IDs:', describe: 'map your uid/gid to root inside (the default when a user namespace is created)' })
+    .option('map-user', { type: 'string', requiresArg: true, group: 'User namespace and IDs:', describe: 'map your uid to UID (number or name) inside' })
+    .option('map-group', { type: 'string', requiresArg: true, group: 'User namespace and IDs:', describe: 'map your gid to GID inside' })
+    .option('map-users', { type: 'string', requiresArg: true, group: 'User namespace and IDs:', describe: 'map a uid range OUTER:INNER:COUNT (repeatable; unprivileged: via newuidmap and /etc/subuid)' })
+    .option('map-groups', { type: 'string', requiresArg: true, group: 'User namespace and IDs:', describe: 'map a gid range OUTER:INNER:COUNT (repeatable; unprivileged: via newgidmap and /etc/subgid)' })
+    .option('uid', { type: 'string', requiresArg: true, group: 'User namespace and IDs:', describe: 'run the command as this uid inside' })
+    .option('gid', { type: 'string', requiresArg: true, group: 'User namespace and IDs:', describe: 'run the command as this gid inside' })
+    .option('groups', { type: 'string', requiresArg: true, group: 'User namespace and IDs:', describe: 'supplementary groups inside, comma-separated' })
+    .option('chdir', { alias: 'w', type: 'string', requiresArg: true, group: 'Process:', describe: 'working directory inside (absolute)' })
+    .option('env', { alias: 'e', type: 'string', requiresArg: true, group: 'Process:', describe: 'set KEY=VALUE in the environment (repeatable)' })
+    .option('clear-env', { type: 'boolean', group: 'Process:', describe: 'start from an empty environment' })
+    .option('as-pid-1', { type: 'boolean', group: 'Process:', describe: 'run the command as PID 1 itself, without nsrun-init' })
+    .option('explain', { type: 'boolean', group: 'Teaching:', describe: 'print every step of the plan before running it' })
+    .positional('command', { type: 'string', array: true, describe: 'the command and its arguments' })
+    .example('$0 --pid --net --uts --hostname box -- /bin/sh', 'a shell with its own PIDs, network and hostname')
+    .example('$0 -r --explain -- id', 'show the plan, then run id as root in a user namespace');
+}
+
+function writeErr(lines: string[]): void {
+  fs.writeSync(2, lines.map((l) => `${l}\n`).join(''));
+}
+
+export async function runHandler(argv: ParsedArgs): Promise<number> {
+  const opts = optionsFromArgv(argv);
+  const facts = gatherHostFacts();
+  const plan = buildPlan({ ...opts, stdio: 'auto' }, facts);
+  if (argv.explain) writeErr(explainPlan(plan));
+
+  // Signals that arrive while the sandbox starts are delivered once it exists.
+  let sandbox: Sandbox | undefined;
+  const pending: NodeJS.Signals[] = [];
+  const forward = (sig: NodeJS.Signals) => (sandbox ? sandbox.kill(sig) : pending.push(sig));
+  for (const sig of FORWARDED_SIGNALS) process.on(sig, forward);
+
+  let restore = () => {};
+  try {
+    const winsize = plan.stdio === 'pty' ? { rows: process.stdout.rows, cols: process.stdout.columns } : undefined;
+    sandbox = await spawnPlan(plan, facts, { winsize });
+    if (plan.stdio === 'pty') restore = attachTerminal(sandbox);
+    for (const sig of pending.splice(0)) sandbox.kill(sig);
+    const result = await sandbox.exited;
+    return shellStatus(result);
+  } finally {
+    restore();
+  }
+}

@@ -1,0 +1,182 @@
+// Every failure nsrun reports becomes an NsrunError here, with one line of text in kernel terms
+// and, where we know the usual cause, a hint. The CLI prints `nsrun: <step>: <object>: <reason>`
+// and `hint: ...`; library callers get the same fields typed.
+import * as fs from 'node:fs';
+import * as util from 'node:util';
+
+const brand = Symbol.for('nsrun.error');
+
+export interface NsrunErrorFields {
+  /** Stable kebab-case step name: 'options', 'clone', 'id-map', 'mount-proc', 'exec', ... */
+  step: string;
+  /** What the step was acting on (a path, a flag, a hostname). */
+  object?: string;
+  /** Human text without the step and object. */
+  reason: string;
+  /** 'ERR_NSRUN_USAGE' for bad input, else the errno name ('EPERM'). */
+  code: string;
+  /** Positive errno for system failures. */
+  errno?: number;
+  syscall?: string;
+  /** Which side failed: the options, the Node parent, the cloned child, or nsrun-init. */
+  side: 'options' | 'parent' | 'child' | 'init';
+  hint?: string;
+  /** 125 for nsrun's own failures, 126/127 when the command could not be executed. */
+  exitCode?: number;
+}
+
+export class NsrunError extends Error {
+  readonly step: string;
+  readonly object?: string;
+  readonly reason: string;
+  readonly code: string;
+  readonly errno?: number;
+  readonly syscall?: string;
+  readonly side: NsrunErrorFields['side'];
+  readonly hint?: string;
+  readonly exitCode: number;
+
+  constructor(f: NsrunErrorFields) {
+    super(f.object !== undefined ? `${f.step}: ${f.object}: ${f.reason}` : `${f.step}: ${f.reason}`);
+    this.step = f.step;
+    this.object = f.object;
+    this.reason = f.reason;
+    this.code = f.code;
+    this.errno = f.errno;
+    this.syscall = f.syscall;
+    this.side = f.side;
+    this.hint = f.hint;
+    this.exitCode = f.exitCode ?? 125;
+  }
+}
+Object.defineProperty(NsrunError.prototype, 'name', { value: 'NsrunError', enumerable: false });
+Object.defineProperty(NsrunError.prototype, brand, { value: true, enumerable: false });
+
+export function isNsrunError(e: unknown): e is NsrunError {
+  return typeof e === 'object' && e !== null && (e as Record<symbol, unknown>)[brand] === true;
+}
+
+/** Bad input: detected before anything is created. */
+export function usageError(object: string | undefined, reason: string, hint?: string): NsrunError {
+  return new NsrunError({ step: 'options', object, reason, code: 'ERR_NSRUN_USAGE', side: 'options', hint });
+}
+
+export function errnoName(errno: number): string {
+  return util.getSystemErrorMap().get(-errno)?.[0] ?? `errno ${errno}`;
+}
+
+/** The kernel's description of an errno, capitalised as strerror(3) prints it. */
+export function errnoMessage(errno: number): string {
+  const m = util.getSystemErrorMap().get(-errno)?.[1];
+  if (!m) return `error ${errno}`;
+  return m.charAt(0).toUpperCase() + m.slice(1);
+}
+
+export interface SystemFailure {
+  step: string;
+  object?: string;
+  syscall: string;
+  errno: number;
+  side: 'parent' | 'child' | 'init';
+  /** Facts the hint table may use. */
+  context?: HintContext;
+}
+
+export interface HintContext {
+  rootless?: boolean;
+  namespaces?: string[];
+  path?: string;
+}
+
+/** Exit status for a command that could not be executed, as shells and docker use them. */
+export function execExitCode(errno: number): number {
+  return errnoName(errno) === 'ENOENT' ? 127 : 126;
+}
+
+export function systemError(f: SystemFailure): NsrunError {
+  const code = errnoName(f.errno);
+  return new NsrunError({
+    step: f.step,
+    object: f.object,
+    reason: errnoMessage(f.errno),
+    code,
+    errno: f.errno,
+    syscall: f.syscall,
+    side: f.side,
+    hint: hintFor(f.step, code, f.context ?? {}),
+    exitCode: f.step === 'exec' ? execExitCode(f.errno) : 125,
+  });
+}
+
+function readSysctl(path: string): string | undefined {
+  try {
+    return fs.readFileSync(path, 'utf8').trim();
+  } catch {
+    return undefined;
+  }
+}
+
+type Hint = (ctx: HintContext) => string | undefined;
+
+// One table of causes and fixes, keyed by "step errno" (or "* errno" for any step).
+const HINTS: Record<string, Hint> = {
+  'clone EPERM': (ctx) => {
+    if (ctx.rootless) {
+      if (readSysctl('/proc/sys/kernel/unprivileged_userns_clone') === '0')
+        return 'unprivileged user namespaces are disabled: sysctl -w kernel.unprivileged_userns_clone=1 (or run as root)';
+      if (readSysctl('/proc/sys/kernel/apparmor_restrict_unprivileged_userns') === '1')
+        return 'AppArmor restricts unprivileged user namespaces: sysctl -w kernel.apparmor_restrict_unprivileged_userns=0, or give nsrun an AppArmor profile with "userns,"';
+      return 'the kernel refused an unprivileged user namespace (a seccomp filter or LSM, e.g. inside a container, may block clone(CLONE_NEWUSER))';
+    }
+    return 'creating namespaces needs CAP_SYS_ADMIN; inside a container it is usually dropped or blocked by seccomp';
+  },
+  'clone ENOSPC': () => {
+    const max = readSysctl('/proc/sys/user/max_user_namespaces');
+    if (max === '0') return 'user namespaces are disabled: user.max_user_namespaces is 0 (sysctl -w user.max_user_namespaces=15000)';
+    return 'a namespace limit was reached: see sysctl user.max_user_namespaces, user.max_pid_namespaces, user.max_net_namespaces ...';
+  },
+  'clone EUSERS': () => 'user namespaces nest at most 32 deep',
+  'clone EINVAL': () => 'the kernel does not support one of the requested namespace types (see ls /proc/self/ns)',
+  'clone ENOMEM': () => 'the PID namespace nsrun runs in may have lost its init (a PID namespace whose PID 1 exited cannot fork)',
+  'id-map EPERM': (ctx) =>
+    ctx.rootless
+      ? 'an unprivileged process may map only its own uid/gid; ranges need newuidmap/newgidmap and entries in /etc/subuid and /etc/subgid'
+      : 'the kernel refused the map: check that ranges do not overlap and the ids exist',
+  'id-map EINVAL': () => 'the map is malformed for the kernel: ranges must not overlap and at most 340 lines are allowed',
+  'mount-proc EPERM': () =>
+    'mounting a fresh /proc needs a fully visible /proc in the parent (inside a container, /proc usually has masked paths)',
+  'mount-proc EBUSY': () => 'something is mounted over /proc already',
+  'make-private EINVAL': () => 'the root mount cannot be made private (is / a rootfs/initramfs?)',
+  'mount-devpts EPERM': () => 'devpts could not be mounted in this user namespace',
+  'sethostname EPERM': () => 'changing the hostname needs CAP_SYS_ADMIN in the UTS namespace\'s owning user namespace (add --uts, and --user when not root)',
+  'loopback-up EPERM': () => 'bringing up lo needs CAP_NET_ADMIN in the network namespace',
+  'identity EPERM': (ctx) =>
+    ctx.rootless
+      ? 'switching ids inside needs them mapped and setgroups allowed; supplementary --groups need newgidmap'
+      : 'the ids must be mapped in the user namespace',
+  'identity EINVAL': () => 'the uid or gid is not mapped in the sandbox\'s user namespace',
+  'chdir ENOENT': () => 'the directory must exist inside the sandbox',
+  'chdir EACCES': () => 'the sandbox\'s user cannot enter that directory',
+  'exec ENOENT': () => 'check the command name and the PATH inside the sandbox',
+  'exec EACCES': () => 'the file is not executable, is a directory, or sits on a noexec mount',
+  'exec ENOEXEC': () => 'the file is not a binary this kernel can run, and has no #! line',
+  'exec E2BIG': () => 'the arguments and environment exceed the kernel limit (getconf ARG_MAX)',
+  'pty ENOENT': () => 'no /dev/ptmx: run without a terminal (redirect stdin) or provide /dev/ptmx',
+  '* EMFILE': () => 'too many open files: raise ulimit -n',
+};
+
+export function hintFor(step: string, code: string, ctx: HintContext): string | undefined {
+  const h = HINTS[`${step} ${code}`] ?? HINTS[`* ${code}`];
+  return h ? h(ctx) : undefined;
+}
+
+/** The lines the CLI prints for an error. */
+export function formatError(e: unknown): string[] {
+  if (isNsrunError(e)) {
+    const lines = [`nsrun: ${e.message}`];
+    if (e.hint) lines.push(`hint: ${e.hint}`);
+    return lines;
+  }
+  const msg = e instanceof Error ? e.message : String(e);
+  return [`nsrun: internal: ${msg.split('\n')[0]}`];
+}

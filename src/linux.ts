@@ -1,0 +1,70 @@
+// Kernel constants nsrun uses, in one place. test/native checks them against the running kernel's
+// behaviour; they are the same on every Linux architecture nsrun builds for (x86_64, aarch64).
+
+export const CLONE_NEWTIME = 0x00000080;
+export const CLONE_NEWNS = 0x00020000;
+export const CLONE_NEWCGROUP = 0x02000000;
+export const CLONE_NEWUTS = 0x04000000;
+export const CLONE_NEWIPC = 0x08000000;
+export const CLONE_NEWUSER = 0x10000000;
+export const CLONE_NEWPID = 0x20000000;
+export const CLONE_NEWNET = 0x40000000;
+
+export const MS_RDONLY = 0x1;
+export const MS_NOSUID = 0x2;
+export const MS_NODEV = 0x4;
+export const MS_NOEXEC = 0x8;
+export const MS_REC = 0x4000;
+export const MS_PRIVATE = 0x40000;
+
+export const SIGCONT = 18;
+
+/** Namespace types, named as in /proc/PID/ns. */
+export const NAMESPACE_TYPES = ['user', 'pid', 'mnt', 'uts', 'ipc', 'net', 'cgroup', 'time'] as const;
+export type NamespaceType = (typeof NAMESPACE_TYPES)[number];
+
+export const CLONE_FLAG: Record<NamespaceType, number> = {
+  user: CLONE_NEWUSER,
+  pid: CLONE_NEWPID,
+  mnt: CLONE_NEWNS,
+  uts: CLONE_NEWUTS,
+  ipc: CLONE_NEWIPC,
+  net: CLONE_NEWNET,
+  cgroup: CLONE_NEWCGROUP,
+  time: CLONE_NEWTIME,
+};
+
+export const CLONE_FLAG_NAME: Record<NamespaceType, string> = {
+  user: 'CLONE_NEWUSER',
+  pid: 'CLONE_NEWPID',
+  mnt: 'CLONE_NEWNS',
+  uts: 'CLONE_NEWUTS',
+  ipc: 'CLONE_NEWIPC',
+  net: 'CLONE_NEWNET',
+  cgroup: 'CLONE_NEWCGROUP',
+  time: 'CLONE_NEWTIME',
+};
+
+/** What each namespace type isolates, for --explain and the README. */
+export const NAMESPACE_ISOLATES: Record<NamespaceType, string> = {
+  user: 'user and group IDs, capabilities',
+  pid: 'process IDs (the sandbox gets its own PID 1)',
+  mnt: 'mount table',
+  uts: 'hostname and NIS domain name',
+  ipc: 'System V IPC and POSIX message queues',
+  net: 'network devices, addresses, routes, ports',
+  cgroup: 'view of the cgroup hierarchy',
+  time: 'CLOCK_MONOTONIC and CLOCK_BOOTTIME offsets',
+};
+
+/** The 'unshare' names and short flags users know from util-linux. */
+export const NAMESPACE_FLAGS: { type: NamespaceType; long: string; short: string }[] = [
+  { type: 'pid', long: 'pid', short: 'p' },
+  { type: 'net', long: 'net', short: 'n' },
+  { type: 'ipc', long: 'ipc', short: 'i' },
+  { type: 'uts', long: 'uts', short: 'u' },
+  { type: 'mnt', long: 'mount', short: 'm' },
+  { type: 'user', long: 'user', short: 'U' },
+  { type: 'cgroup', long: 'cgroup', short: 'C' },
+  { type: 'time', long: 'time', short: 'T' },
+];

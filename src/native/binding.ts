@@ -1,0 +1,97 @@
+// Loads the addon and locates nsrun-init. The native surface is declared once here.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+/** Step opcodes; keep in sync with native/plan.h. */
+export const OP = {
+  AWAIT_GO: 1,
+  UNSHARE: 2,
+  SETHOSTNAME: 3,
+  MOUNT: 4,
+  LOOPBACK_UP: 5,
+  SETGROUPS: 6,
+  SETRESGID: 7,
+  SETRESUID: 8,
+  CHDIR: 9,
+  PDEATHSIG: 10,
+  SETSID: 11,
+  PTY: 12,
+  DUP2: 13,
+  STDIO_INHERIT: 14,
+  CLOSE_FROM: 15,
+  EXEC: 16,
+  SETNAME: 17,
+  DUMPABLE: 18,
+} as const;
+
+export interface WireStep {
+  op: number;
+  n1?: number;
+  n2?: number;
+  s1?: string;
+  s2?: string;
+  s3?: string;
+  s4?: string;
+  ids?: number[];
+}
+
+export interface WirePlan {
+  cloneFlags: number;
+  steps: WireStep[];
+  argv: string[];
+  envp: string[];
+}
+
+/** A failure as the native side reports it: positive errno, the call, and the plan step index. */
+export interface NativeFailure {
+  errno: number;
+  syscall: string;
+  step?: number;
+}
+
+export interface ExitInfo {
+  exitCode: number | null;
+  signal: number | null;
+  errno?: number;
+}
+
+export interface NativeBinding {
+  spawn(plan: WirePlan): { id: number; pid: number; pidfd: number } | NativeFailure;
+  proceed(id: number, go: boolean, cb: (failure: NativeFailure | null) => void): void;
+  watchExit(pidfd: number, cb: (exit: ExitInfo) => void): void;
+  pidfdSendSignal(pidfd: number, sig: number): number;
+  pidfdOpen(pid: number): number;
+  close(fd: number): number;
+  pipe(): [number, number] | number;
+  socketpair(): [number, number] | number;
+  recvFd(sock: number): number;
+  setWinsize(fd: number, rows: number, cols: number): number;
+  isatty(fd: number): boolean;
+}
+
+const root = path.resolve(__dirname, '..', '..');
+const buildDirs = ['build/Release', 'build/Debug'].map((d) => path.join(root, d));
+
+let cached: NativeBinding | undefined;
+
+export function native(): NativeBinding {
+  if (cached) return cached;
+  const tried: string[] = [];
+  for (const dir of buildDirs) {
+    const file = path.join(dir, 'nsrun.node');
+    tried.push(file);
+    if (fs.existsSync(file)) {
+      cached = require(file) as NativeBinding;
+      return cached;
+    }
+  }
+  throw new Error(`nsrun's native addon is not built (run npm install); looked in: ${tried.join(', ')}`);
+}
+
+export function initPath(): string {
+  for (const dir of buildDirs) {
+    const file = path.join(dir, 'nsrun-init');
+    if (fs.existsSync(file)) return file;
+  }
+  throw new Error(`nsrun-init is not built (run npm install); looked in: ${buildDirs.join(', ')}`);
+}

@@ -1,0 +1,52 @@
+// The options of a sandbox, as the library API takes them. The CLI builds the same object.
+import type { NamespaceType } from './linux';
+
+/** A range of ids: `count` ids starting at `outer` on the host appear from `inner` inside. */
+export interface IdRange {
+  outer: number;
+  inner: number;
+  count: number;
+}
+
+export type StdioMode =
+  /** The command uses nsrun's own fds 0-2 (files, pipes, or the caller's terminal after setsid). */
+  | 'inherit'
+  /** Pipes; the Sandbox object exposes stdin/stdout/stderr streams. */
+  | 'pipe'
+  /** A new pseudo-terminal for the sandbox, relayed to nsrun's terminal in raw mode. */
+  | 'pty';
+
+export interface SandboxOptions {
+  /** The command and its arguments; command[0] is looked up in the sandbox's PATH. */
+  command: string[];
+  /** Namespace types to create. */
+  namespaces?: NamespaceType[];
+  /** Every namespace type the kernel supports. */
+  all?: boolean;
+  /** UTS hostname (needs the uts namespace). */
+  hostname?: string;
+  /** Map the caller to root inside (util-linux -r). */
+  mapRootUser?: boolean;
+  /** Map the caller to this uid inside. */
+  mapUser?: number;
+  /** Map the caller's group to this gid inside. */
+  mapGroup?: number;
+  /** Extra uid ranges (written by root, or by newuidmap from /etc/subuid when unprivileged). */
+  mapUsers?: IdRange[];
+  mapGroups?: IdRange[];
+  /** Identity the command runs as inside the sandbox. */
+  uid?: number;
+  gid?: number;
+  groups?: number[];
+  /** Working directory inside the sandbox. */
+  cwd?: string;
+  /** Environment additions (or, with clearEnv, the whole environment). */
+  env?: Record<string, string>;
+  clearEnv?: boolean;
+  /** Run the command as PID 1 itself instead of under nsrun-init. */
+  asPid1?: boolean;
+  /** How stdio reaches the command; 'auto' (the CLI's default) picks 'pty' when stdin and stdout are terminals. */
+  stdio?: StdioMode | 'auto';
+  /** The environment the command inherits unless clearEnv (defaults to process.env). */
+  baseEnv?: NodeJS.ProcessEnv;
+}

@@ -1,0 +1,147 @@
+// Options + host facts -> Plan. Pure: everything it needs to know about the host comes in `facts`.
+import { usageError } from '../errors';
+import { NAMESPACE_TYPES, type NamespaceType } from '../linux';
+import type { IdRange, SandboxOptions } from '../options';
+import type { HostFacts, SubIdRange } from '../parent/host';
+import type { IdMaps, Plan, Step } from './types';
+import { checkRanges, covered, validateOptions } from './validate';
+
+function insideSubIds(r: IdRange, sub: SubIdRange[]): boolean {
+  return sub.some((s) => r.outer >= s.start && r.outer + r.count <= s.start + s.count);
+}
+
+function planIdMaps(opts: SandboxOptions, facts: HostFacts, rootless: boolean): IdMaps {
+  const uid: IdRange[] = [];
+  const gid: IdRange[] = [];
+  const anyMapFlag =
+    opts.mapRootUser || opts.mapUser !== undefined || opts.mapGroup !== undefined || !!opts.mapUsers?.length || !!opts.mapGroups?.length;
+  if (opts.mapRootUser || !anyMapFlag) {
+    uid.push({ outer: facts.euid, inner: 0, count: 1 });
+    gid.push({ outer: facts.egid, inner: 0, count: 1 });
+  }
+  if (opts.mapUser !== undefined) uid.push({ outer: facts.euid, inner: opts.mapUser, count: 1 });
+  if (opts.mapGroup !== undefined) gid.push({ outer: facts.egid, inner: opts.mapGroup, count: 1 });
+  uid.push(...(opts.mapUsers ?? []));
+  gid.push(...(opts.mapGroups ?? []));
+  checkRanges(uid, 'uid map');
+  checkRanges(gid, 'gid map');
+
+  if (!rootless) return { uid, gid, setgroups: 'allow', uidVia: 'write', gidVia: 'write' };
+
+  // Unprivileged: the kernel accepts one line mapping the caller's own id; anything else goes
+  // through the setuid helpers, which check /etc/subuid and /etc/subgid.
+  const onlySelf = (m: IdRange[], self: number) => m.every((r) => r.count === 1 && r.outer === self) && m.length <= 1;
+  const uidVia = onlySelf(uid, facts.euid) ? 'write' : 'newuidmap';
+  const gidVia = onlySelf(gid, facts.egid) ? 'write' : 'newgidmap';
+  for (const [via, ranges, self, sub, file, flag, helper] of [
+    [uidVia, uid, facts.euid, facts.subuid, '/etc/subuid', '--map-users', facts.newuidmap],
+    [gidVia, gid, facts.egid, facts.subgid, '/etc/subgid', '--map-groups', facts.newgidmap],
+  ] as const) {
+    if (via === 'write') continue;
+    const tool = flag === '--map-users' ? 'newuidmap' : 'newgidmap';
+    if (!helper)
+      throw usageError(flag, `mapping id ranges without root needs ${tool}, which is not installed`, 'install it: apt-get install uidmap');
+    for (const r of ranges) {
+      if (r.count === 1 && r.outer === self) continue;
+      if (!insideSubIds(r, sub))
+        throw usageError(
+          flag,
+          `outside ids ${r.outer}-${r.outer + r.count - 1} are not yours: mapping them requires an ${file} entry for ${facts.userName ?? self} covering them (or root)`,
+          sub.length
+            ? `your ${file} ranges: ${sub.map((s) => `${s.start}-${s.start + s.count - 1}`).join(', ')}`
+            : `add one, e.g. as root: usermod --add-subuids 100000-165535 --add-subgids 100000-165535 ${facts.userName ?? self}`,
+        );
+    }
+  }
+  return { uid, gid, setgroups: gidVia === 'newgidmap' ? 'allow' : 'deny', uidVia, gidVia };
+}
+
+export function resolveStdio(opts: SandboxOptions, facts: HostFacts): Plan['stdio'] {
+  const s = opts.stdio ?? 'pipe';
+  if (s === 'auto') return facts.stdinTty && facts.stdoutTty ? 'pty' : 'inherit';
+  return s;
+}
+
+export function buildPlan(opts: SandboxOptions, facts: HostFacts): Plan {
+  validateOptions(opts, facts);
+  const rootless = facts.euid !== 0;
+  const requested = new Set<NamespaceType>(opts.all ? facts.supported : opts.namespaces ?? []);
+  const implied: Plan['implied'] = {};
+  const anyMapFlag =
+    opts.mapRootUser || opts.mapUser !== undefined || opts.mapGroup !== undefined || !!opts.mapUsers?.length || !!opts.mapGroups?.length;
+  if (!requested.has('user') && anyMapFlag) {
+    requested.add('user');
+    implied.user = 'id maps were requested';
+  }
+  if (!requested.has('user') && rootless && requested.size > 0) {
+    requested.add('user');
+    implied.user = `you are not root (uid ${facts.euid}): an unprivileged process can only create namespaces inside a user namespace it owns`;
+  }
+  if (requested.has('pid') && !requested.has('mnt')) {
+    requested.add('mnt');
+    implied.mnt = 'the PID namespace needs its own /proc so that ps shows only the sandbox';
+  }
+  const namespaces = NAMESPACE_TYPES.filter((t) => requested.has(t));
+  const has = (t: NamespaceType) => requested.has(t);
+
+  const idMaps = has('user') ? planIdMaps(opts, facts, rootless) : undefined;
+  if (idMaps) {
+    if (opts.uid !== undefined && !covered(idMaps.uid, opts.uid))
+      throw usageError('--uid', `uid ${opts.uid} is not mapped in the sandbox`, 'map it with --map-user or --map-users');
+    if (opts.gid !== undefined && !covered(idMaps.gid, opts.gid))
+      throw usageError('--gid', `gid ${opts.gid} is not mapped in the sandbox`, 'map it with --map-group or --map-groups');
+    for (const g of opts.groups ?? []) {
+      if (!covered(idMaps.gid, g))
+        throw usageError('--groups', `gid ${g} is not mapped in the sandbox`, 'map it with --map-groups');
+    }
+    if (opts.groups !== undefined && idMaps.setgroups === 'deny')
+      throw usageError(
+        '--groups',
+        'supplementary groups cannot be set: an unprivileged gid map must deny setgroups',
+        'map groups with --map-groups (newgidmap and /etc/subgid allow setgroups)',
+      );
+  }
+
+  const stdio = resolveStdio(opts, facts);
+  const init = !opts.asPid1;
+  const steps: Step[] = [];
+  if (idMaps) steps.push({ kind: 'await-id-maps' });
+  if (has('time')) steps.push({ kind: 'unshare-time' });
+  if (has('mnt')) steps.push({ kind: 'make-private' });
+  if (has('pid')) steps.push({ kind: 'mount-proc' });
+  if (opts.hostname !== undefined) steps.push({ kind: 'sethostname', hostname: opts.hostname });
+  if (has('net')) steps.push({ kind: 'loopback-up' });
+  if (stdio === 'pty') {
+    if (has('mnt')) steps.push({ kind: 'mount-devpts' });
+    steps.push({ kind: 'pty', ptmx: has('mnt') ? '/dev/pts/ptmx' : '/dev/ptmx' });
+  } else {
+    steps.push({ kind: 'setsid' });
+    steps.push({ kind: 'stdio', mode: stdio });
+  }
+  // Everything but 0-2 closes at exec; then the one fd nsrun-init reports on is kept open.
+  steps.push({ kind: 'close-fds', from: 3 });
+  if (init) steps.push({ kind: 'control-fd' });
+  if (opts.uid !== undefined || opts.gid !== undefined || opts.groups !== undefined)
+    steps.push({ kind: 'identity', uid: opts.uid, gid: opts.gid, groups: opts.groups });
+  if (opts.cwd !== undefined) steps.push({ kind: 'chdir', dir: opts.cwd });
+  steps.push({ kind: 'die-with-parent' });
+  steps.push({ kind: 'exec', viaInit: init });
+
+  const base = opts.clearEnv ? {} : opts.baseEnv ?? process.env;
+  const merged: Record<string, string> = {};
+  for (const [k, v] of Object.entries(base)) if (v !== undefined) merged[k] = v;
+  Object.assign(merged, opts.env ?? {});
+  const env = Object.entries(merged).map(([k, v]) => `${k}=${v}`);
+
+  return {
+    command: opts.command,
+    namespaces,
+    implied,
+    idMaps,
+    steps,
+    init,
+    stdio,
+    env,
+    caller: { uid: facts.euid, gid: facts.egid, rootless },
+  };
+}

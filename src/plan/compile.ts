@@ -1,0 +1,121 @@
+// Plan -> the wire form the native child executes (numbers and strings only), plus, for each
+// wire step, the step name and object that an error report at that index is about.
+import { CLONE_FLAG, CLONE_NEWTIME, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_REC } from '../linux';
+import { OP, type WirePlan, type WireStep } from '../native/binding';
+import type { Plan, Step } from './types';
+
+/** fds and sizes known only at spawn time. */
+export interface RuntimeFds {
+  /** nsrun-init, opened by the parent: exec'd with execveat so no path is resolved in the sandbox. */
+  initFd: number;
+  /** Write end of nsrun-init's control pipe. */
+  controlFd?: number;
+  /** Socket the child sends its pty master on. */
+  ptySocket?: number;
+  /** Child ends of the stdio pipes (stdio 'pipe'). */
+  stdio?: [number, number, number];
+  winsize?: { rows: number; cols: number };
+}
+
+export interface StepMeta {
+  step: string;
+  object?: string;
+}
+
+export interface Compiled {
+  wire: WirePlan;
+  meta: StepMeta[];
+}
+
+export const DEVPTS_OPTIONS = 'newinstance,ptmxmode=0666,mode=0620';
+export const PROC_FLAGS = MS_NOSUID | MS_NODEV | MS_NOEXEC;
+
+export function envValue(env: string[], name: string): string | undefined {
+  const entry = env.find((e) => e.startsWith(`${name}=`));
+  return entry?.slice(name.length + 1);
+}
+
+export function initArgv(plan: Plan, controlFd: number | undefined): string[] {
+  const argv = ['nsrun-init'];
+  if (controlFd !== undefined) argv.push('-c', String(controlFd));
+  if (plan.stdio === 'pty') argv.push('-t');
+  return [...argv, '--', ...plan.command];
+}
+
+export function compilePlan(plan: Plan, fds: RuntimeFds): Compiled {
+  const steps: WireStep[] = [];
+  const meta: StepMeta[] = [];
+  const emit = (s: Step, w: WireStep, object?: string) => {
+    steps.push(w);
+    meta.push({ step: s.kind, object });
+  };
+  for (const s of plan.steps) {
+    switch (s.kind) {
+      case 'await-id-maps':
+        emit(s, { op: OP.AWAIT_GO });
+        break;
+      case 'unshare-time':
+        emit(s, { op: OP.UNSHARE, n1: CLONE_NEWTIME }, 'time namespace');
+        break;
+      case 'make-private':
+        emit(s, { op: OP.MOUNT, s1: 'none', s2: '/', n1: MS_REC | MS_PRIVATE }, '/');
+        break;
+      case 'mount-proc':
+        emit(s, { op: OP.MOUNT, s1: 'proc', s2: '/proc', s3: 'proc', n1: PROC_FLAGS }, '/proc');
+        break;
+      case 'mount-devpts':
+        emit(s, { op: OP.MOUNT, s1: 'devpts', s2: '/dev/pts', s3: 'devpts', n1: MS_NOSUID | MS_NOEXEC, s4: DEVPTS_OPTIONS }, '/dev/pts');
+        break;
+      case 'sethostname':
+        emit(s, { op: OP.SETHOSTNAME, s1: s.hostname }, s.hostname);
+        break;
+      case 'loopback-up':
+        emit(s, { op: OP.LOOPBACK_UP, s1: 'lo' }, 'lo');
+        break;
+      case 'pty': {
+        const ws = fds.winsize ?? { rows: 0, cols: 0 };
+        emit(s, { op: OP.PTY, n1: fds.ptySocket ?? -1, n2: ((ws.rows & 0xffff) << 16) | (ws.cols & 0xffff), s1: s.ptmx }, s.ptmx);
+        break;
+      }
+      case 'setsid':
+        emit(s, { op: OP.SETSID });
+        break;
+      case 'stdio':
+        if (s.mode === 'inherit') emit(s, { op: OP.STDIO_INHERIT });
+        else fds.stdio!.forEach((fd, i) => emit(s, { op: OP.DUP2, n1: fd, n2: i }, `fd ${i}`));
+        break;
+      case 'close-fds':
+        emit(s, { op: OP.CLOSE_FROM, n1: s.from });
+        break;
+      case 'control-fd':
+        emit(s, { op: OP.DUP2, n1: fds.controlFd!, n2: fds.controlFd! }, `fd ${fds.controlFd}`);
+        break;
+      case 'identity':
+        if (s.groups !== undefined) emit(s, { op: OP.SETGROUPS, ids: s.groups }, `groups ${s.groups.join(',') || '(none)'}`);
+        if (s.gid !== undefined) emit(s, { op: OP.SETRESGID, n1: s.gid }, `gid ${s.gid}`);
+        if (s.uid !== undefined) emit(s, { op: OP.SETRESUID, n1: s.uid }, `uid ${s.uid}`);
+        break;
+      case 'chdir':
+        emit(s, { op: OP.CHDIR, s1: s.dir }, s.dir);
+        break;
+      case 'die-with-parent':
+        emit(s, { op: OP.PDEATHSIG, n1: 9 });
+        break;
+      case 'exec':
+        if (s.viaInit) emit(s, { op: OP.EXEC, n1: fds.initFd }, 'nsrun-init');
+        else emit(s, { op: OP.EXEC, n1: -1, s1: plan.command[0], s2: envValue(plan.env, 'PATH') }, plan.command[0]);
+        break;
+    }
+  }
+  let cloneFlags = 0;
+  for (const ns of plan.namespaces) if (ns !== 'time') cloneFlags |= CLONE_FLAG[ns];
+  return {
+    wire: {
+      cloneFlags,
+      steps,
+      argv: plan.init ? initArgv(plan, fds.controlFd) : plan.command,
+      envp: plan.env,
+    },
+    meta,
+  };
+}

@@ -1,0 +1,108 @@
+// --explain: the plan, one step per line, in words a workshop can follow.
+import { CLONE_FLAG_NAME, NAMESPACE_ISOLATES } from '../linux';
+import type { IdRange } from '../options';
+import { DEVPTS_OPTIONS } from './compile';
+import type { Plan, Step } from './types';
+
+export function mapText(ranges: IdRange[]): string {
+  return ranges.map((r) => `${r.inner} ${r.outer} ${r.count}`).join('\n');
+}
+
+function describeRanges(ranges: IdRange[], kind: 'uid' | 'gid'): string {
+  if (ranges.length === 0) return `no ${kind}s mapped (they show as 65534 inside)`;
+  return ranges
+    .map((r) =>
+      r.count === 1
+        ? `inside ${kind} ${r.inner} = outside ${kind} ${r.outer}`
+        : `inside ${kind}s ${r.inner}-${r.inner + r.count - 1} = outside ${r.outer}-${r.outer + r.count - 1}`,
+    )
+    .join('; ');
+}
+
+function quoteArgv(argv: string[]): string {
+  return argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
+}
+
+function describeStep(s: Step, plan: Plan): string | undefined {
+  switch (s.kind) {
+    case 'await-id-maps':
+      return undefined; // shown with the id-map line
+    case 'unshare-time':
+      return 'unshare(CLONE_NEWTIME): children get a new time namespace (clone() cannot take this flag)';
+    case 'make-private':
+      return 'mount --make-rprivate /: nothing mounted inside propagates back to the host';
+    case 'mount-proc':
+      return 'mount proc on /proc (nosuid,nodev,noexec): ps and /proc show only this PID namespace';
+    case 'mount-devpts':
+      return `mount devpts on /dev/pts (${DEVPTS_OPTIONS}): the sandbox's own pseudo-terminals`;
+    case 'sethostname':
+      return `sethostname("${s.hostname}") in the new UTS namespace`;
+    case 'loopback-up':
+      return 'bring lo up (SIOCSIFFLAGS IFF_UP): the new network namespace has only lo, down';
+    case 'pty':
+      return `open ${s.ptmx}: a new pseudo-terminal; setsid, make it the controlling terminal, relay it to yours in raw mode`;
+    case 'setsid':
+      return 'setsid(): a new session without a controlling terminal (no TIOCSTI into your terminal)';
+    case 'stdio':
+      return s.mode === 'inherit' ? 'stdin/stdout/stderr: passed straight through' : 'stdin/stdout/stderr: pipes to the caller';
+    case 'close-fds':
+      return `close-on-exec every fd from ${s.from} up: the command gets only what it was given`;
+    case 'control-fd':
+      return 'keep the control pipe nsrun-init reports stops and exit status on';
+    case 'identity': {
+      const parts = [];
+      if (s.groups !== undefined) parts.push(`setgroups(${s.groups.join(',') || 'none'})`);
+      if (s.gid !== undefined) parts.push(`setresgid(${s.gid})`);
+      if (s.uid !== undefined) parts.push(`setresuid(${s.uid})`);
+      return `switch identity: ${parts.join(', ')}`;
+    }
+    case 'chdir':
+      return `chdir("${s.dir}")`;
+    case 'die-with-parent':
+      return 'PR_SET_PDEATHSIG(SIGKILL): the sandbox dies if nsrun is killed';
+    case 'exec':
+      if (s.viaInit) {
+        const role = plan.namespaces.includes('pid')
+          ? 'as PID 1 (reaps orphans, forwards signals, exits with the command\'s status)'
+          : '(subreaper: forwards signals, reaps orphans; no PID namespace)';
+        return `exec nsrun-init ${role}, which runs: ${quoteArgv(plan.command)}`;
+      }
+      return `exec ${quoteArgv(plan.command)}${plan.namespaces.includes('pid') ? ' as PID 1 (--as-pid-1: it must reap and handle signals itself)' : ''}`;
+  }
+}
+
+export function explainPlan(plan: Plan): string[] {
+  const lines: string[] = [];
+  const who = plan.caller.rootless ? `uid ${plan.caller.uid}, unprivileged` : 'root';
+  lines.push(`nsrun plan (caller: ${who}):`);
+  const steps: [string, string][] = [];
+  if (plan.namespaces.length) {
+    const flags = plan.namespaces.map((n) => CLONE_FLAG_NAME[n]).join('|');
+    steps.push(['clone', `new ${plan.namespaces.join(', ')} namespaces: clone(${flags})`]);
+    for (const ns of plan.namespaces) {
+      const why = plan.implied[ns] ? ` [added: ${plan.implied[ns]}]` : '';
+      steps.push(['', `  ${ns.padEnd(6)} isolates ${NAMESPACE_ISOLATES[ns]}${why}`]);
+    }
+  } else {
+    steps.push(['clone', 'no new namespaces: the command shares all of them with the host']);
+  }
+  if (plan.idMaps) {
+    const m = plan.idMaps;
+    const uidWho = m.uidVia === 'write' ? 'the parent writes' : 'newuidmap writes';
+    const gidWho = m.gidVia === 'write' ? 'the parent writes' : 'newgidmap writes';
+    steps.push(['id-map', `${uidWho} uid_map: ${describeRanges(m.uid, 'uid')}`]);
+    steps.push(['', `  setgroups=${m.setgroups}${m.setgroups === 'deny' ? ' (required before an unprivileged gid_map)' : ''}`]);
+    steps.push(['', `  ${gidWho} gid_map: ${describeRanges(m.gid, 'gid')}`]);
+    steps.push(['', '  the child waits until the maps are written'])
+  }
+  for (const s of plan.steps) {
+    const text = describeStep(s, plan);
+    if (text) steps.push([s.kind, text]);
+  }
+  let n = 0;
+  for (const [name, text] of steps) {
+    if (name) lines.push(`${String(++n).padStart(3)}. ${name.padEnd(15)} ${text}`);
+    else lines.push(`     ${''.padEnd(15)} ${text}`);
+  }
+  return lines;
+}

@@ -1,0 +1,49 @@
+// The plan: what nsrun will do, in order, as data. Built and checked in TypeScript, printed by
+// --explain, compiled to the wire form the native child executes.
+import type { NamespaceType } from '../linux';
+import type { IdRange } from '../options';
+
+export interface IdMaps {
+  uid: IdRange[];
+  gid: IdRange[];
+  /** 'deny' is required before an unprivileged gid_map write (CVE-2014-8989). */
+  setgroups: 'allow' | 'deny';
+  /** How each map is written: directly by the parent, or by newuidmap/newgidmap (setuid helpers). */
+  uidVia: 'write' | 'newuidmap';
+  gidVia: 'write' | 'newgidmap';
+}
+
+/** Child-side steps, in execution order. `kind` is the stable step name used in errors. */
+export type Step =
+  | { kind: 'await-id-maps' }
+  | { kind: 'unshare-time' }
+  | { kind: 'make-private' }
+  | { kind: 'mount-proc' }
+  | { kind: 'mount-devpts' }
+  | { kind: 'sethostname'; hostname: string }
+  | { kind: 'loopback-up' }
+  | { kind: 'pty'; ptmx: string }
+  | { kind: 'setsid' }
+  | { kind: 'stdio'; mode: 'inherit' | 'pipe' }
+  | { kind: 'control-fd' }
+  | { kind: 'close-fds'; from: number }
+  | { kind: 'identity'; uid?: number; gid?: number; groups?: number[] }
+  | { kind: 'chdir'; dir: string }
+  | { kind: 'die-with-parent' }
+  | { kind: 'exec'; viaInit: boolean };
+
+export interface Plan {
+  command: string[];
+  /** Namespace types created, in NAMESPACE_TYPES order. */
+  namespaces: NamespaceType[];
+  /** Why each namespace is there when the user did not ask for it directly. */
+  implied: Partial<Record<NamespaceType, string>>;
+  idMaps?: IdMaps;
+  steps: Step[];
+  /** nsrun-init runs as PID 1 (or as the subreaper without a PID namespace). */
+  init: boolean;
+  stdio: 'inherit' | 'pipe' | 'pty';
+  env: string[];
+  /** The caller, for messages: host euid/egid and whether unprivileged. */
+  caller: { uid: number; gid: number; rootless: boolean };
+}

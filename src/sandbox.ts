@@ -1,0 +1,346 @@
+// The library's sandbox: spawn a plan through the addon, finish the parent's side of the
+// handshake (id maps), and supervise it (exit via pidfd, signals via pidfd, nsrun-init's control
+// records). The CLI is a thin layer over this.
+import { EventEmitter } from 'node:events';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import { constants as osConstants } from 'node:os';
+import type { Readable, Writable } from 'node:stream';
+import * as tty from 'node:tty';
+import { NsrunError, systemError, type NsrunErrorFields } from './errors';
+import { SIGCONT } from './linux';
+import { initPath, native, type ExitInfo, type NativeFailure } from './native/binding';
+import type { SandboxOptions } from './options';
+import { gatherHostFacts, type HostFacts } from './parent/host';
+import { writeIdMapsFromParent } from './parent/idmap';
+import { buildPlan } from './plan/build';
+import { compilePlan, type StepMeta } from './plan/compile';
+import type { Plan } from './plan/types';
+
+export interface ExitResult {
+  /** The command's exit status, or null when it was killed by a signal. */
+  exitCode: number | null;
+  /** The signal that killed the command, or null. */
+  signal: NodeJS.Signals | null;
+}
+
+const SIGNAL_NAMES = new Map<number, NodeJS.Signals>(
+  Object.entries(osConstants.signals).map(([name, num]) => [num, name as NodeJS.Signals]),
+);
+
+export function signalNumber(sig: NodeJS.Signals | number): number {
+  if (typeof sig === 'number') return sig;
+  const n = (osConstants.signals as Record<string, number>)[sig];
+  if (n === undefined) throw new NsrunError({ step: 'kill', object: String(sig), reason: 'unknown signal', code: 'ERR_NSRUN_USAGE', side: 'options' });
+  return n;
+}
+
+/** The status a shell would report: the exit code, or 128 + the signal number. */
+export function shellStatus(r: ExitResult): number {
+  if (r.exitCode !== null) return r.exitCode;
+  return 128 + (r.signal ? signalNumber(r.signal) : 0);
+}
+
+function decodeWaitStatus(st: number): ExitResult {
+  const sig = st & 0x7f;
+  if (sig === 0) return { exitCode: (st >> 8) & 0xff, signal: null };
+  return { exitCode: null, signal: SIGNAL_NAMES.get(sig) ?? null };
+}
+
+export interface SpawnExtras {
+  /** Terminal size for a 'pty' sandbox. */
+  winsize?: { rows: number; cols: number };
+  facts?: HostFacts;
+}
+
+export class Sandbox extends EventEmitter {
+  /** The sandbox's first process as seen from the host (nsrun-init, or the command with asPid1). */
+  readonly pid: number;
+  readonly plan: Plan;
+  readonly stdin: Writable | null;
+  readonly stdout: Readable | null;
+  readonly stderr: Readable | null;
+  /** The pty master (stdio 'pty'): read the sandbox's terminal output, write its input. */
+  readonly terminal: tty.ReadStream | null;
+  /** Settles when the sandbox has exited and was reaped. */
+  readonly exited: Promise<ExitResult>;
+  /** @internal resolves when nsrun-init reports the command running; rejects on exec failure. */
+  readonly started: Promise<void>;
+
+  private pidfd: number;
+  private masterFd = -1;
+  private alive = true;
+  private finalStatus: number | undefined;
+
+  /** @internal use spawn() */
+  constructor(p: { pid: number; pidfd: number; plan: Plan; exit: Promise<ExitInfo>; control?: number; master?: number; pipes?: [number, number, number] }) {
+    super();
+    this.pid = p.pid;
+    this.pidfd = p.pidfd;
+    this.plan = p.plan;
+    const n = native();
+    if (p.pipes) {
+      this.stdin = new net.Socket({ fd: p.pipes[0], readable: false, writable: true });
+      this.stdout = new net.Socket({ fd: p.pipes[1], readable: true, writable: false });
+      this.stderr = new net.Socket({ fd: p.pipes[2], readable: true, writable: false });
+      // A command that closes its stdin early must not crash the caller with EPIPE.
+      this.stdin.on('error', () => {});
+    } else {
+      this.stdin = this.stdout = this.stderr = null;
+    }
+    let terminalDone: Promise<void> = Promise.resolve();
+    let t: tty.ReadStream | null = null;
+    if (p.master !== undefined) {
+      this.masterFd = p.master;
+      t = new tty.ReadStream(p.master);
+      this.terminal = t;
+      const term = t;
+      terminalDone = new Promise((resolve) => {
+        // The slave side closing shows up as EIO on the master: that is the end of output.
+        term.on('error', () => resolve());
+        term.on('close', () => resolve());
+        term.on('end', () => resolve());
+      });
+    } else {
+      this.terminal = null;
+    }
+
+    let ready!: () => void;
+    let failed!: (e: Error) => void;
+    this.started = new Promise<void>((res, rej) => {
+      ready = res;
+      failed = rej;
+    });
+    this.started.catch(() => {});
+    let controlDone: Promise<void> = Promise.resolve();
+    if (p.control !== undefined) {
+      ({ controlDone } = this.readControl(p.control, ready, failed));
+    } else {
+      ready();
+    }
+
+    const exit = p.exit.then((info) => {
+      this.alive = false;
+      n.close(this.pidfd);
+      return info;
+    });
+    this.exited = (async () => {
+      const info = await exit;
+      await controlDone;
+      if (t) {
+        // Drain what the sandbox wrote before exiting, but never wait on an orphan holding the pty.
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([terminalDone, new Promise<void>((r) => (timer = setTimeout(r, 300)))]);
+        clearTimeout(timer);
+        t.destroy();
+      }
+      if (this.finalStatus !== undefined) return decodeWaitStatus(this.finalStatus);
+      return { exitCode: info.exitCode, signal: info.signal === null ? null : SIGNAL_NAMES.get(info.signal) ?? null };
+    })();
+  }
+
+  private readControl(fd: number, ready: () => void, failed: (e: Error) => void) {
+    const sock = new net.Socket({ fd, readable: true, writable: false });
+    let buf = Buffer.alloc(0);
+    let started = false;
+    sock.on('data', (chunk: Buffer) => {
+      buf = Buffer.concat([buf, chunk]);
+      while (buf.length > 0) {
+        const kind = String.fromCharCode(buf[0]);
+        const need = kind === 'E' || kind === 'X' ? 5 : 1;
+        if (buf.length < need) break;
+        const value = need === 5 ? buf.readInt32LE(1) : 0;
+        buf = buf.subarray(need);
+        if (kind === 'R') {
+          started = true;
+          ready();
+        } else if (kind === 'E') {
+          started = true;
+          failed(systemError({ step: 'exec', object: this.plan.command[0], syscall: 'execve', errno: value, side: 'init', context: { rootless: this.plan.caller.rootless } }));
+        } else if (kind === 'S') {
+          this.emit('stop');
+        } else if (kind === 'X') {
+          this.finalStatus = value;
+        }
+      }
+    });
+    const controlDone = new Promise<void>((resolve) => {
+      sock.on('close', () => {
+        if (!started)
+          failed(new NsrunError({ step: 'init', object: 'nsrun-init', reason: 'exited before starting the command', code: 'ERR_NSRUN_INIT', side: 'init' }));
+        resolve();
+      });
+      sock.on('error', () => {});
+    });
+    return { controlDone };
+  }
+
+  /** Send a signal to the sandbox (nsrun-init forwards it to the command). */
+  kill(sig: NodeJS.Signals | number = 'SIGTERM'): boolean {
+    if (!this.alive) return false;
+    return native().pidfdSendSignal(this.pidfd, signalNumber(sig)) === 0;
+  }
+
+  /** Continue a command stopped for job control (after a 'stop' event). */
+  resume(): boolean {
+    return this.kill(SIGCONT);
+  }
+
+  /** Resize the sandbox's terminal (stdio 'pty'). */
+  resize(rows: number, cols: number): void {
+    if (this.masterFd >= 0) native().setWinsize(this.masterFd, rows, cols);
+  }
+}
+
+function fdPair(r: [number, number] | number, what: string): [number, number] {
+  if (typeof r === 'number') throw systemError({ step: 'setup', object: what, syscall: what, errno: -r, side: 'parent' });
+  return r;
+}
+
+function childFailure(f: NativeFailure, meta: StepMeta[], plan: Plan): NsrunError {
+  const m = meta[f.step ?? -1] ?? { step: 'setup' };
+  return systemError({
+    step: m.step,
+    object: m.object,
+    syscall: f.syscall,
+    errno: f.errno,
+    side: 'child',
+    context: { rootless: plan.caller.rootless, namespaces: plan.namespaces },
+  });
+}
+
+/** Start a sandbox from a checked plan. */
+export async function spawnPlan(plan: Plan, facts: HostFacts, extras: SpawnExtras = {}): Promise<Sandbox> {
+  const n = native();
+  const parentFds: number[] = [];
+  const childFds: number[] = [];
+  const closeAll = (fds: number[]) => fds.splice(0).forEach((fd) => n.close(fd));
+  let control: [number, number] | undefined;
+  let ptySock: [number, number] | undefined;
+  let pipes: [number, number][] | undefined;
+  let initFd = -1;
+  try {
+    if (plan.init) {
+      initFd = fs.openSync(initPath(), 'r');
+      childFds.push(initFd);
+      control = fdPair(n.pipe(), 'pipe');
+      parentFds.push(control[0]);
+      childFds.push(control[1]);
+    }
+    if (plan.stdio === 'pty') {
+      ptySock = fdPair(n.socketpair(), 'socketpair');
+      parentFds.push(ptySock[0]);
+      childFds.push(ptySock[1]);
+    } else if (plan.stdio === 'pipe') {
+      pipes = [fdPair(n.pipe(), 'pipe'), fdPair(n.pipe(), 'pipe'), fdPair(n.pipe(), 'pipe')];
+      parentFds.push(pipes[0][1], pipes[1][0], pipes[2][0]);
+      childFds.push(pipes[0][0], pipes[1][1], pipes[2][1]);
+    }
+  } catch (e) {
+    closeAll(parentFds);
+    closeAll(childFds);
+    throw e;
+  }
+
+  const { wire, meta } = compilePlan(plan, {
+    initFd,
+    controlFd: control?.[1],
+    ptySocket: ptySock?.[1],
+    stdio: pipes ? [pipes[0][0], pipes[1][1], pipes[2][1]] : undefined,
+    winsize: extras.winsize,
+  });
+  const h = n.spawn(wire);
+  // The child has its own copy of the fd table: the parent's copies of its ends go now.
+  closeAll(childFds);
+  if ('errno' in h) {
+    closeAll(parentFds);
+    throw systemError({
+      step: 'clone',
+      object: plan.namespaces.length ? `${plan.namespaces.join(',')} namespaces` : 'process',
+      syscall: 'clone',
+      errno: h.errno,
+      side: 'parent',
+      context: { rootless: plan.caller.rootless, namespaces: plan.namespaces },
+    });
+  }
+  const exit = new Promise<ExitInfo>((resolve) => n.watchExit(h.pidfd, resolve));
+  const proceed = (go: boolean) => new Promise<NativeFailure | null>((resolve) => n.proceed(h.id, go, resolve));
+  const abort = async (err: unknown): Promise<never> => {
+    n.pidfdSendSignal(h.pidfd, 9);
+    await exit;
+    n.close(h.pidfd);
+    closeAll(parentFds);
+    throw err;
+  };
+
+  if (plan.idMaps) {
+    try {
+      await writeIdMapsFromParent(h.pid, plan.idMaps, facts, plan.caller.rootless);
+    } catch (e) {
+      await proceed(false);
+      return abort(e);
+    }
+  }
+  const failure = await proceed(true);
+  if (failure) return abort(childFailure(failure, meta, plan));
+
+  let master: number | undefined;
+  if (ptySock) {
+    const fd = n.recvFd(ptySock[0]);
+    n.close(ptySock[0]);
+    parentFds.splice(parentFds.indexOf(ptySock[0]), 1);
+    if (fd < 0) return abort(systemError({ step: 'pty', object: 'pty master', syscall: 'recvmsg', errno: -fd, side: 'parent' }));
+    master = fd;
+  }
+  const sandbox = new Sandbox({
+    pid: h.pid,
+    pidfd: h.pidfd,
+    plan,
+    exit,
+    control: control?.[0],
+    master,
+    pipes: pipes ? [pipes[0][1], pipes[1][0], pipes[2][0]] : undefined,
+  });
+  try {
+    await sandbox.started;
+  } catch (e) {
+    await sandbox.exited;
+    throw e;
+  }
+  return sandbox;
+}
+
+/** Create a sandbox and start the command in it. Resolves once the command is running. */
+export async function spawn(options: SandboxOptions, extras: SpawnExtras = {}): Promise<Sandbox> {
+  const facts = extras.facts ?? gatherHostFacts();
+  return spawnPlan(buildPlan(options, facts), facts, extras);
+}
+
+export interface RunOptions extends SandboxOptions {
+  /** Written to the command's stdin, which is then closed. */
+  input?: string | Buffer;
+}
+
+export interface RunResult extends ExitResult {
+  stdout: string;
+  stderr: string;
+}
+
+function collect(stream: Readable | null): Promise<string> {
+  if (!stream) return Promise.resolve('');
+  const chunks: Buffer[] = [];
+  stream.on('data', (c: Buffer) => chunks.push(c));
+  return new Promise((resolve) => stream.on('close', () => resolve(Buffer.concat(chunks).toString())));
+}
+
+/** Run a command in a sandbox and collect its output. */
+export async function run(options: RunOptions): Promise<RunResult> {
+  const { input, ...rest } = options;
+  const sb = await spawn({ ...rest, stdio: 'pipe' });
+  const [stdout, stderr] = [collect(sb.stdout), collect(sb.stderr)];
+  sb.stdin!.end(input ?? '');
+  const result = await sb.exited;
+  return { ...result, stdout: await stdout, stderr: await stderr };
+}
+
+export type { NsrunErrorFields };
