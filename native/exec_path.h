@@ -5,7 +5,9 @@
 #pragma once
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <sys/stat.h>
 
 #include "raw_syscall.h"
 
@@ -37,7 +39,13 @@ static inline int exec_search(const char* file, const char* path, char* const* a
       buf[n] = '\0';
       int e = (int)-sys(SYS_execve, buf, argv, envp);
       switch (e) {
-        case EACCES: seen_eacces = true; break;
+        case EACCES: {
+          // As shells do: an entry we cannot even stat (unsearchable directory) is "not
+          // found"; only a file that exists but cannot be executed makes the answer EACCES.
+          struct stat st;
+          if (!failed(sys(SYS_newfstatat, AT_FDCWD, buf, &st, 0))) seen_eacces = true;
+          break;
+        }
         case ENOENT: case ENOTDIR: case ESTALE: case ENODEV: case ETIMEDOUT: case ELOOP:
         case ENAMETOOLONG: break;
         default: return e;  // found but failed for another reason (ENOEXEC, E2BIG, ETXTBSY...)

@@ -2,6 +2,7 @@
 // and, where we know the usual cause, a hint. The CLI prints `nsrun: <step>: <object>: <reason>`
 // and `hint: ...`; library callers get the same fields typed.
 import * as fs from 'node:fs';
+import { constants as osConstants } from 'node:os';
 import * as util from 'node:util';
 
 const brand = Symbol.for('nsrun.error');
@@ -61,13 +62,28 @@ export function usageError(object: string | undefined, reason: string, hint?: st
   return new NsrunError({ step: 'options', object, reason, code: 'ERR_NSRUN_USAGE', side: 'options', hint });
 }
 
+// libuv's table (util.getSystemErrorMap) lacks a few errnos that exec and namespaces produce.
+const EXTRA_MESSAGES: Record<string, string> = {
+  ENOEXEC: 'exec format error',
+  ECHILD: 'no child processes',
+  ESTALE: 'stale file handle',
+  EDQUOT: 'disk quota exceeded',
+  EUSERS: 'too many users',
+  EDEADLK: 'resource deadlock avoided',
+  ENOLCK: 'no locks available',
+  EIDRM: 'identifier removed',
+};
+
 export function errnoName(errno: number): string {
-  return util.getSystemErrorMap().get(-errno)?.[0] ?? `errno ${errno}`;
+  const fromUv = util.getSystemErrorMap().get(-errno)?.[0];
+  if (fromUv) return fromUv;
+  const entry = Object.entries(osConstants.errno).find(([, v]) => v === errno);
+  return entry ? entry[0] : `errno ${errno}`;
 }
 
 /** The kernel's description of an errno, capitalised as strerror(3) prints it. */
 export function errnoMessage(errno: number): string {
-  const m = util.getSystemErrorMap().get(-errno)?.[1];
+  const m = util.getSystemErrorMap().get(-errno)?.[1] ?? EXTRA_MESSAGES[errnoName(errno)];
   if (!m) return `error ${errno}`;
   return m.charAt(0).toUpperCase() + m.slice(1);
 }

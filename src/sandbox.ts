@@ -305,6 +305,7 @@ export async function spawnPlan(plan: Plan, facts: HostFacts, extras: SpawnExtra
     await sandbox.started;
   } catch (e) {
     await sandbox.exited;
+    for (const stream of [sandbox.stdin, sandbox.stdout, sandbox.stderr]) stream?.destroy();
     throw e;
   }
   return sandbox;

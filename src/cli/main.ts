@@ -39,7 +39,7 @@ export async function main(args: string[]): Promise<number> {
       .version()
       .wrap(Math.min(110, process.stdout.columns || 100))
       .fail((msg, err) => {
-        throw err ?? yargsFailure(msg);
+        throw isNsrunError(err) ? err : yargsFailure(msg ?? err?.message ?? 'invalid arguments');
       });
     await parser.parseAsync();
     if (handled) code = await handled;

@@ -1,0 +1,19 @@
+// nsrun's library API: the same path as the CLI, without the CLI.
+export { spawn, run, Sandbox, shellStatus, type ExitResult, type RunOptions, type RunResult, type SpawnExtras } from './sandbox';
+export type { SandboxOptions, IdRange, StdioMode } from './options';
+export { NsrunError, isNsrunError, formatError } from './errors';
+export { buildPlan } from './plan/build';
+export { explainPlan } from './plan/explain';
+export type { Plan, Step, IdMaps } from './plan/types';
+export { gatherHostFacts, type HostFacts } from './parent/host';
+export { NAMESPACE_TYPES, type NamespaceType } from './linux';
+
+import type { SandboxOptions } from './options';
+import { gatherHostFacts } from './parent/host';
+import { buildPlan } from './plan/build';
+import { explainPlan } from './plan/explain';
+
+/** The --explain text for these options, without running anything. */
+export function explain(options: SandboxOptions): string {
+  return explainPlan(buildPlan(options, gatherHostFacts())).join('\n');
+}

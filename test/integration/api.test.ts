@@ -1,0 +1,99 @@
+// The library API against the real kernel: run(), spawn() with pipes and a pty, kill, stops,
+// typed errors, and no fds or processes left behind.
+import * as fs from 'node:fs';
+import { describe, expect, test } from 'vitest';
+import { isNsrunError, NsrunError, run, spawn } from '../../src/index';
+import { gated, isRoot, unprivilegedUserns } from '../helpers/caps';
+
+const canRun = isRoot || unprivilegedUserns || process.geteuid?.() !== 0;
+
+function fdCount(): number {
+  return fs.readdirSync('/proc/self/fd').length;
+}
+
+function childPids(): number[] {
+  try {
+    return fs.readFileSync(`/proc/self/task/${process.pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+async function rejection(p: Promise<unknown>): Promise<NsrunError> {
+  try {
+    await p;
+  } catch (e) {
+    if (isNsrunError(e)) return e;
+    throw e;
+  }
+  throw new Error('expected a rejection');
+}
+
+describe.skipIf(!canRun)(gated(canRun, 'library API', 'needs namespaces'), () => {
+  test('run() collects stdout, stderr and the exit code', async () => {
+    const r = await run({ command: ['sh', '-c', 'hostname; echo err >&2; cat; exit 4'], namespaces: ['uts', 'pid'], hostname: 'api-box', input: 'in\n' });
+    expect(r).toEqual({ exitCode: 4, signal: null, stdout: 'api-box\nin\n', stderr: 'err\n' });
+  });
+
+  test('spawn() gives the pid, streams, kill and an exit promise', async () => {
+    const sb = await spawn({ command: ['sh', '-c', 'echo ready; read line; echo "got $line"; sleep 100'], namespaces: ['pid'] });
+    expect(sb.pid).toBeGreaterThan(1);
+    expect(fs.readFileSync(`/proc/${sb.pid}/comm`, 'utf8').trim()).toBe('nsrun-init');
+    let out = '';
+    sb.stdout!.on('data', (d) => (out += d));
+    sb.stdin!.write('hello\n');
+    await new Promise<void>((r) => {
+      const t = setInterval(() => out.includes('got hello') && (clearInterval(t), r()), 10);
+    });
+    expect(sb.kill('SIGTERM')).toBe(true);
+    expect(await sb.exited).toEqual({ exitCode: null, signal: 'SIGTERM' });
+    expect(sb.kill('SIGTERM')).toBe(false);
+  });
+
+  test('a pty sandbox has its own terminal with the requested size', async () => {
+    const sb = await spawn({ command: ['sh', '-c', 'tty; stty size'], namespaces: ['pid'], stdio: 'pty' }, { winsize: { rows: 33, cols: 77 } });
+    let out = '';
+    sb.terminal!.on('data', (d: Buffer) => (out += d));
+    expect(await sb.exited).toEqual({ exitCode: 0, signal: null });
+    expect(out.replace(/\r/g, '')).toMatch(/^\/dev\/pts\/\d+\n33 77\n$/);
+  });
+
+  test('a job-control stop is reported, and resume() continues the command', async () => {
+    const sb = await spawn({ command: ['sh', '-c', 'kill -TSTP $$; echo resumed'], namespaces: ['pid'] });
+    let out = '';
+    sb.stdout!.on('data', (d) => (out += d));
+    await new Promise<void>((r) => sb.once('stop', r));
+    expect(out).toBe('');
+    sb.resume();
+    expect(await sb.exited).toEqual({ exitCode: 0, signal: null });
+    expect(out).toBe('resumed\n');
+  });
+
+  test('errors are typed: usage, child step, exec via nsrun-init and as PID 1', async () => {
+    const u = await rejection(run({ command: ['true'], hostname: 'x' }));
+    expect(u).toBeInstanceOf(NsrunError);
+    expect(u).toMatchObject({ code: 'ERR_NSRUN_USAGE', step: 'options', object: '--hostname', exitCode: 125 });
+
+    const c = await rejection(run({ command: ['true'], namespaces: ['pid'], cwd: '/nonexistent' }));
+    expect(c).toMatchObject({ code: 'ENOENT', errno: 2, syscall: 'chdir', step: 'chdir', object: '/nonexistent', side: 'child', exitCode: 125 });
+    expect(c.hint).toBeTruthy();
+
+    const e = await rejection(run({ command: ['no-such-command-xyz'], namespaces: ['pid'] }));
+    expect(e).toMatchObject({ code: 'ENOENT', syscall: 'execve', step: 'exec', side: 'init', exitCode: 127 });
+
+    const p = await rejection(run({ command: ['no-such-command-xyz'], namespaces: ['pid'], asPid1: true }));
+    expect(p).toMatchObject({ code: 'ENOENT', step: 'exec', side: 'child', exitCode: 127 });
+  });
+
+  test('nothing leaks: fds and child processes are back to where they were after 30 sandboxes, failures included', async () => {
+    await run({ command: ['true'], namespaces: ['pid'] }); // warm up lazily created handles
+    const fds = fdCount();
+    for (let i = 0; i < 10; i++) {
+      await run({ command: ['true'], namespaces: ['pid', 'net', 'uts'] });
+      await rejection(run({ command: ['no-such-command-xyz'], namespaces: ['pid'] }));
+      await rejection(run({ command: ['true'], namespaces: ['pid'], cwd: '/nonexistent' }));
+    }
+    expect(fdCount()).toBe(fds);
+    expect(childPids()).toEqual([]);
+  });
+});

@@ -1,0 +1,34 @@
+import { describe, expect, test } from 'vitest';
+import { errnoMessage, execExitCode, formatError, hintFor, NsrunError, systemError, usageError } from '../../src/errors';
+
+describe('errors', () => {
+  test('a system failure reads `step: object: reason` with the errno typed', () => {
+    const e = systemError({ step: 'mount-proc', object: '/proc', syscall: 'mount', errno: 1, side: 'child' });
+    expect(e).toBeInstanceOf(NsrunError);
+    expect(e.message).toBe('mount-proc: /proc: Operation not permitted');
+    expect(e).toMatchObject({ code: 'EPERM', errno: 1, syscall: 'mount', step: 'mount-proc', side: 'child', exitCode: 125 });
+    expect(e.hint).toMatch(/fully visible \/proc/);
+  });
+  test('exec failures exit 127 (not found) or 126 (not executable)', () => {
+    expect(execExitCode(2)).toBe(127);
+    expect(execExitCode(13)).toBe(126);
+    expect(execExitCode(8)).toBe(126);
+    expect(systemError({ step: 'exec', object: 'x', syscall: 'execve', errno: 2, side: 'init' }).exitCode).toBe(127);
+  });
+  test('hints: user namespace errors name the knob to turn', () => {
+    expect(hintFor('clone', 'ENOSPC', {})).toMatch(/max_user_namespaces/);
+    expect(hintFor('clone', 'EPERM', { rootless: true })).toMatch(/user namespace/);
+    expect(hintFor('id-map', 'EPERM', { rootless: true })).toMatch(/newuidmap/);
+    expect(hintFor('sethostname', 'ENOENT', {})).toBeUndefined();
+  });
+  test('the CLI prints one line, then a hint line', () => {
+    expect(formatError(usageError('--uid', 'uid 5 is not mapped in the sandbox', 'map it'))).toEqual([
+      'nsrun: options: --uid: uid 5 is not mapped in the sandbox',
+      'hint: map it',
+    ]);
+    expect(formatError(new Error('boom\nstack'))).toEqual(['nsrun: internal: boom']);
+  });
+  test('errno text is the kernel description', () => {
+    expect(errnoMessage(2)).toBe('No such file or directory');
+  });
+});

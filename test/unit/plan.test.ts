@@ -1,0 +1,158 @@
+import { describe, expect, test } from 'vitest';
+import { isNsrunError } from '../../src/errors';
+import type { SandboxOptions } from '../../src/options';
+import type { HostFacts } from '../../src/parent/host';
+import { parseSubIds } from '../../src/parent/host';
+import { buildPlan } from '../../src/plan/build';
+import { compilePlan } from '../../src/plan/compile';
+import { explainPlan, mapText } from '../../src/plan/explain';
+import { checkRanges } from '../../src/plan/validate';
+
+const ALL = ['user', 'pid', 'mnt', 'uts', 'ipc', 'net', 'cgroup', 'time'] as const;
+const rootFacts: HostFacts = {
+  euid: 0, egid: 0, userName: 'root', supported: [...ALL], subuid: [], subgid: [],
+  newuidmap: '/usr/bin/newuidmap', newgidmap: '/usr/bin/newgidmap', stdinTty: false, stdoutTty: false,
+};
+const userFacts: HostFacts = { ...rootFacts, euid: 1000, egid: 1000, userName: 'alice', subuid: [{ start: 100000, count: 65536 }], subgid: [{ start: 100000, count: 65536 }] };
+
+function usage(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (e) {
+    if (isNsrunError(e)) return `${e.message}${e.hint ? ` | ${e.hint}` : ''}`;
+    throw e;
+  }
+  throw new Error('expected a usage error');
+}
+
+const plan = (o: Partial<SandboxOptions>, f = rootFacts) => buildPlan({ command: ['true'], stdio: 'inherit', ...o }, f);
+
+describe('namespaces', () => {
+  test('root gets exactly what it asks for', () => {
+    expect(plan({ namespaces: ['net', 'uts'] }).namespaces).toEqual(['uts', 'net']);
+    expect(plan({}).namespaces).toEqual([]);
+  });
+  test('an unprivileged caller gets a user namespace mapping it to root, and --explain says why', () => {
+    const p = plan({ namespaces: ['net'] }, userFacts);
+    expect(p.namespaces).toEqual(['user', 'net']);
+    expect(p.idMaps).toMatchObject({ uid: [{ outer: 1000, inner: 0, count: 1 }], setgroups: 'deny', uidVia: 'write' });
+    expect(explainPlan(p).join('\n')).toContain('added: you are not root (uid 1000)');
+  });
+  test('no namespaces asked: no user namespace even when unprivileged', () => {
+    expect(plan({}, userFacts).namespaces).toEqual([]);
+  });
+  test('--pid implies a mount namespace and a fresh /proc', () => {
+    const p = plan({ namespaces: ['pid'] });
+    expect(p.namespaces).toEqual(['pid', 'mnt']);
+    expect(p.steps.map((s) => s.kind)).toContain('mount-proc');
+    expect(p.implied.mnt).toMatch(/proc/);
+  });
+  test('--all is every supported type', () => {
+    expect(plan({ all: true }, { ...rootFacts, supported: ['user', 'pid', 'mnt', 'net'] }).namespaces).toEqual(['user', 'pid', 'mnt', 'net']);
+  });
+  test('--net brings lo up; --time unshares in the child (clone cannot take CLONE_NEWTIME)', () => {
+    const p = plan({ namespaces: ['net', 'time'] });
+    expect(p.steps.map((s) => s.kind)).toEqual(expect.arrayContaining(['loopback-up', 'unshare-time']));
+    const c = compilePlan(p, { initFd: 9 });
+    expect(c.wire.cloneFlags & 0x80).toBe(0);
+  });
+  test('an unsupported namespace type is refused', () => {
+    expect(usage(() => plan({ namespaces: ['time'] }, { ...rootFacts, supported: ['pid'] }))).toContain('this kernel has no time namespaces');
+  });
+});
+
+describe('hostname', () => {
+  test('needs --uts, never renames the host', () => {
+    expect(usage(() => plan({ hostname: 'box' }))).toBe('options: --hostname: needs a UTS namespace, or it would rename the host | add --uts (-u)');
+  });
+  test.each([
+    ['', 'the hostname is empty'],
+    ['x'.repeat(65), "65 bytes is longer than the kernel's limit of 64"],
+    ['a\nb', 'contains control characters'],
+  ])('%j is refused', (name, why) => {
+    expect(usage(() => plan({ namespaces: ['uts'], hostname: name }))).toBe(`options: --hostname: ${why}`);
+  });
+  test('64 bytes is accepted', () => {
+    expect(plan({ namespaces: ['uts'], hostname: 'x'.repeat(64) }).steps).toContainEqual({ kind: 'sethostname', hostname: 'x'.repeat(64) });
+  });
+});
+
+describe('id maps', () => {
+  test('map text is one line per range, inside first', () => {
+    expect(mapText([{ outer: 1000, inner: 0, count: 1 }, { outer: 100000, inner: 1, count: 65536 }])).toBe('0 1000 1\n1 100000 65536');
+  });
+  test('overlaps are refused on either side', () => {
+    expect(usage(() => checkRanges([{ outer: 0, inner: 0, count: 10 }, { outer: 5, inner: 100, count: 10 }], 'uid map'))).toContain('ranges 1 and 2 overlap (outer ids 5');
+    expect(usage(() => checkRanges([{ outer: 0, inner: 0, count: 10 }, { outer: 100, inner: 9, count: 1 }], 'uid map'))).toContain('overlap (inner ids 9');
+  });
+  test('ranges past the last id, count 0 and too many lines are refused', () => {
+    expect(usage(() => checkRanges([{ outer: 4294967290, inner: 0, count: 10 }], 'm'))).toContain('runs past the largest id');
+    expect(usage(() => checkRanges([{ outer: 1, inner: 0, count: 0 }], 'm'))).toContain('count must be at least 1');
+    const many = Array.from({ length: 341 }, (_, i) => ({ outer: i, inner: i, count: 1 }));
+    expect(usage(() => checkRanges(many, 'm'))).toContain("341 ranges exceed the kernel's limit of 340");
+  });
+  test('root writes ranges directly and may setgroups', () => {
+    const p = plan({ mapUsers: [{ outer: 100000, inner: 0, count: 65536 }] });
+    expect(p.idMaps).toEqual({ uid: [{ outer: 100000, inner: 0, count: 65536 }], gid: [], setgroups: 'allow', uidVia: 'write', gidVia: 'write' });
+    expect(p.namespaces).toContain('user');
+  });
+  test('unprivileged ranges go through newuidmap, within /etc/subuid', () => {
+    const p = plan({ mapRootUser: true, mapUsers: [{ outer: 100000, inner: 1, count: 65536 }], mapGroups: [{ outer: 100000, inner: 1, count: 100 }] }, userFacts);
+    expect(p.idMaps).toMatchObject({ uidVia: 'newuidmap', gidVia: 'newgidmap', setgroups: 'allow' });
+    expect(usage(() => plan({ mapUsers: [{ outer: 300000, inner: 1, count: 10 }] }, userFacts))).toBe(
+      'options: --map-users: outside ids 300000-300009 are not yours: mapping them requires an /etc/subuid entry for alice covering them (or root) | your /etc/subuid ranges: 100000-165535',
+    );
+    expect(usage(() => plan({ mapUsers: [{ outer: 100000, inner: 1, count: 10 }] }, { ...userFacts, newuidmap: undefined }))).toContain('needs newuidmap, which is not installed');
+  });
+  test('--uid/--gid/--groups must be mapped', () => {
+    expect(usage(() => plan({ namespaces: ['user'], uid: 5 }))).toBe('options: --uid: uid 5 is not mapped in the sandbox | map it with --map-user or --map-users');
+    expect(usage(() => plan({ namespaces: ['user'], gid: 5 }))).toContain('gid 5 is not mapped');
+    expect(usage(() => plan({ namespaces: ['user'], groups: [7] }))).toContain('--groups: gid 7 is not mapped');
+  });
+  test('unprivileged --groups needs newgidmap (setgroups is denied otherwise)', () => {
+    expect(usage(() => plan({ namespaces: ['user'], groups: [0] }, userFacts))).toContain('an unprivileged gid map must deny setgroups');
+  });
+  test('--map-root-user with --map-user is contradictory', () => {
+    expect(usage(() => plan({ mapRootUser: true, mapUser: 5 }))).toContain('cannot be combined');
+  });
+  test('/etc/subuid parsing matches by name or uid', () => {
+    expect(parseSubIds('alice:100000:65536\n1000:300000:10\nbob:1:2\n', 'alice', 1000)).toEqual([{ start: 100000, count: 65536 }, { start: 300000, count: 10 }]);
+  });
+});
+
+describe('process and stdio', () => {
+  test('steps run in a safe order: maps first, identity after mounts, die-with-parent after identity, exec last', () => {
+    const kinds = plan({ namespaces: ['pid', 'net', 'uts'], hostname: 'h', mapUsers: [{ outer: 0, inner: 0, count: 65536 }], uid: 1, cwd: '/tmp' }).steps.map((s) => s.kind);
+    expect(kinds).toEqual(['await-id-maps', 'make-private', 'mount-proc', 'sethostname', 'loopback-up', 'setsid', 'stdio', 'close-fds', 'control-fd', 'identity', 'chdir', 'die-with-parent', 'exec']);
+  });
+  test('stdio auto: a pty only when stdin and stdout are terminals', () => {
+    expect(plan({ stdio: 'auto' }, { ...rootFacts, stdinTty: true, stdoutTty: true }).stdio).toBe('pty');
+    expect(plan({ stdio: 'auto' }, { ...rootFacts, stdinTty: true, stdoutTty: false }).stdio).toBe('inherit');
+  });
+  test('a pty in a mount namespace comes from the sandbox\'s own devpts', () => {
+    const p = plan({ namespaces: ['pid'], stdio: 'pty' });
+    expect(p.steps).toContainEqual({ kind: 'mount-devpts' });
+    expect(p.steps).toContainEqual({ kind: 'pty', ptmx: '/dev/pts/ptmx' });
+  });
+  test('env: inherited, extended, or cleared', () => {
+    expect(plan({ env: { A: '1' }, baseEnv: { B: '2' } }).env).toEqual(['B=2', 'A=1']);
+    expect(plan({ env: { A: '1' }, clearEnv: true, baseEnv: { B: '2' } }).env).toEqual(['A=1']);
+    expect(usage(() => plan({ env: { 'A=B': '1' } }))).toContain("'A=B' is not a valid variable name");
+  });
+  test('--chdir must be absolute and not under /proc/*/fd (CVE-2024-21626)', () => {
+    expect(usage(() => plan({ cwd: 'tmp' }))).toContain("'tmp' is not an absolute path");
+    expect(usage(() => plan({ cwd: '/proc/self/fd/7' }))).toContain('under /proc/*/fd');
+  });
+  test('nsrun-init runs the command unless --as-pid-1', () => {
+    const p = plan({ namespaces: ['pid'], command: ['sh', '-c', 'x'] });
+    expect(compilePlan(p, { initFd: 9, controlFd: 11 }).wire.argv).toEqual(['nsrun-init', '-c', '11', '--', 'sh', '-c', 'x']);
+    const q = plan({ namespaces: ['pid'], command: ['sh'], asPid1: true });
+    expect(compilePlan(q, { initFd: -1 }).wire.argv).toEqual(['sh']);
+  });
+  test('missing and empty commands, NUL bytes and unknown options are refused', () => {
+    expect(usage(() => buildPlan({ command: [] }, rootFacts))).toBe('options: no command specified | usage: nsrun [options] -- COMMAND [ARG...]');
+    expect(usage(() => plan({ command: [''] }))).toBe('options: command: the command name is empty');
+    expect(usage(() => plan({ command: ['a', 'b\0c'] }))).toBe('options: argument 1: contains a NUL byte');
+    expect(usage(() => plan({ hostnme: 'x' } as Partial<SandboxOptions>))).toBe('options: hostnme: unknown option');
+  });
+});
