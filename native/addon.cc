@@ -5,7 +5,10 @@
 #include <fcntl.h>
 #include <napi.h>
 #include <signal.h>
+#include <linux/nsfs.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -195,21 +198,26 @@ void OnErrPipe(uv_poll_t* h, int status, int events) {
     Napi::Env env = s->cb.Env();
     Napi::HandleScope scope(env);
     Napi::Value arg = env.Null();
-    if (!s->reports.empty() && s->reports[0].magic == REPORT_MAGIC) {
-      const ChildReport& r = s->reports[0];
-      Napi::Object o = Errno(env, r.err, r.syscall);
-      o.Set("step", r.step);
-      arg = o;
-    } else if (!s->reports.empty() || s->partial_len) {
-      arg = Errno(env, EPROTO, "read");
+    Napi::Value forked = env.Undefined();
+    for (const ChildReport& r : s->reports) {
+      if (r.magic == PID_MAGIC) {
+        forked = Napi::Number::New(env, r.err);
+      } else if (r.magic == REPORT_MAGIC && arg.IsNull()) {
+        Napi::Object o = Errno(env, r.err, r.syscall);
+        o.Set("step", r.step);
+        arg = o;
+      } else if (arg.IsNull()) {
+        arg = Errno(env, EPROTO, "read");
+      }
     }
+    if (s->partial_len && arg.IsNull()) arg = Errno(env, EPROTO, "read");
     Napi::FunctionReference cb = std::move(s->cb);
     FreeSpawn(s);  // the child has exec'd or died: its stack and plan are free
-    cb.MakeCallback(env.Global(), {arg});
+    cb.MakeCallback(env.Global(), {arg, forked});
   });
 }
 
-// proceed(id, go, cb(report|null)): send SYNC_GO (or just drop the sync pipe when go is false),
+// proceed(id, go, cb(report|null, forkedPid?)): send SYNC_GO (or just drop the sync pipe when go is false),
 // then wait asynchronously for EOF on the error pipe.
 Napi::Value ProceedJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -365,6 +373,51 @@ Napi::Value IsattyJs(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
+// nsType(fd) -> CLONE_NEW* of a namespace file | -errno (ENOTTY: not a namespace file).
+Napi::Value NsTypeJs(const Napi::CallbackInfo& info) {
+  return Check(info.Env(), ioctl(info[0].As<Napi::Number>().Int32Value(), NS_GET_NSTYPE));
+}
+
+// sealedCopy(fd, name) -> memfd | -errno: a sealed, unwritable in-memory copy of an executable, so
+// a process inside a sandbox can never write through /proc/PID/exe to the binary on the host
+// (CVE-2019-5736). Exec'd with execveat(AT_EMPTY_PATH).
+Napi::Value SealedCopyJs(const Napi::CallbackInfo& info) {
+  int src = info[0].As<Napi::Number>().Int32Value();
+  std::string name = info[1].As<Napi::String>().Utf8Value();
+  int mfd = memfd_create(name.c_str(), MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  if (mfd < 0) return Napi::Number::New(info.Env(), -errno);
+  char buf[65536];
+  off_t off = 0;
+  for (;;) {
+    ssize_t n = pread(src, buf, sizeof(buf), off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      int e = errno;
+      close(mfd);
+      return Napi::Number::New(info.Env(), -e);
+    }
+    if (n == 0) break;
+    for (ssize_t done = 0; done < n;) {
+      ssize_t w = write(mfd, buf + done, (size_t)(n - done));
+      if (w < 0 && errno == EINTR) continue;
+      if (w < 0) {
+        int e = errno;
+        close(mfd);
+        return Napi::Number::New(info.Env(), -e);
+      }
+      done += w;
+    }
+    off += n;
+  }
+  if (fchmod(mfd, 0555) < 0 ||
+      fcntl(mfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0) {
+    int e = errno;
+    close(mfd);
+    return Napi::Number::New(info.Env(), -e);
+  }
+  return Napi::Number::New(info.Env(), mfd);
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("spawn", Napi::Function::New(env, SpawnJs));
   exports.Set("proceed", Napi::Function::New(env, ProceedJs));
@@ -377,6 +430,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("recvFd", Napi::Function::New(env, RecvFdJs));
   exports.Set("setWinsize", Napi::Function::New(env, SetWinsizeJs));
   exports.Set("isatty", Napi::Function::New(env, IsattyJs));
+  exports.Set("nsType", Napi::Function::New(env, NsTypeJs));
+  exports.Set("sealedCopy", Napi::Function::New(env, SealedCopyJs));
   return exports;
 }
 

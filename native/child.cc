@@ -153,6 +153,35 @@ long mark_cloexec_from(int first) noexcept {
   return 0;
 }
 
+[[noreturn]] void run_steps(const Plan* plan, int first) noexcept;
+
+// vfork semantics on the shared stack: the new process runs the remaining steps and leaves only by
+// execve or exit, and this one stays suspended until then; it then reports the pid and exits.
+// noinline keeps this frame, the only one both of them return into, small and separate.
+__attribute__((noinline)) [[noreturn]] void fork_rest(const Plan* plan, int i) noexcept {
+  long pid = sys(SYS_clone, CLONE_VM | CLONE_VFORK | CLONE_PARENT | SIGCHLD, 0, 0, 0, 0);
+  if (pid == 0) {
+    sys(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL);
+    run_steps(plan, i + 1);
+  }
+  if (failed(pid)) fail(plan, i, "clone", pid);
+  ChildReport r;
+  r.magic = PID_MAGIC;
+  r.step = i;
+  r.err = (int)pid;
+  for (size_t k = 0; k < sizeof(r.syscall); k++) r.syscall[k] = '\0';
+  sys(SYS_write, plan->err_fd, &r, sizeof(r));
+  die(0);
+}
+
+long write_file(const char* path, const char* content) noexcept {
+  long fd = sys(SYS_openat, AT_FDCWD, path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0);
+  if (failed(fd)) return fd;
+  long r = sys(SYS_write, fd, content, cstrlen(content));
+  sys(SYS_close, fd);
+  return r;
+}
+
 }  // namespace
 
 int run(void* arg) noexcept {
@@ -162,8 +191,13 @@ int run(void* arg) noexcept {
   if (plan->parent_sync_fd >= 0) sys(SYS_close, plan->parent_sync_fd);
   // Provisional: dies with the spawning thread from here on (set again after credential changes).
   sys(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL);
+  run_steps(plan, 0);
+}
 
-  for (int i = 0; i < plan->nsteps; i++) {
+namespace {
+
+void run_steps(const Plan* plan, int first) noexcept {
+  for (int i = first; i < plan->nsteps; i++) {
     const Step& s = plan->steps[i];
     long r = 0;
     switch (s.op) {
@@ -248,6 +282,30 @@ int run(void* arg) noexcept {
         r = sys(SYS_prctl, PR_SET_DUMPABLE, s.n1);
         if (failed(r)) fail(plan, i, "prctl(PR_SET_DUMPABLE)", r);
         break;
+      case OP_SETNS_PIDFD:
+        r = sys(SYS_setns, s.n1, s.n2);
+        if (failed(r)) fail(plan, i, "setns", r);
+        break;
+      case OP_SETNS_FD:
+        r = sys(SYS_setns, s.n1, s.n2);
+        if (failed(r)) fail(plan, i, "setns", r);
+        break;
+      case OP_FORK:
+        fork_rest(plan, i);
+      case OP_FCHROOT:
+        r = sys(SYS_fchdir, s.n1);
+        if (failed(r)) fail(plan, i, "fchdir", r);
+        r = sys(SYS_chroot, ".");
+        if (failed(r)) fail(plan, i, "chroot", r);
+        break;
+      case OP_FCHDIR:
+        r = sys(SYS_fchdir, s.n1);
+        if (failed(r)) fail(plan, i, "fchdir", r);
+        break;
+      case OP_WRITE_FILE:
+        r = write_file(s.s1, s.s2);
+        if (failed(r)) fail(plan, i, "write", r);
+        break;
       case OP_EXEC: {
         uint64_t empty = 0;
         sys(SYS_rt_sigprocmask, SIG_SETMASK, &empty, nullptr, 8);
@@ -268,5 +326,6 @@ int run(void* arg) noexcept {
   fail(plan, plan->nsteps, "plan", -ENOEXEC);  // a plan must end with an exec step
 }
 
+}  // namespace
 }  // namespace child
 }  // namespace nsrun

@@ -15,6 +15,10 @@
 //   EOF: exec happened (or the child died) ◄────────  a successful exec closes it
 //   free the child's stack and plan arena (the child no longer uses Node's memory after EOF)
 //
+// Joining (nsrun exec) adds a fork step: setns() changes only the caller's children's PID
+// namespace, so after the setns steps the child clones once more (CLONE_PARENT, so the new process
+// is Node's own child), reports that pid with PID_MAGIC and exits; the new process runs the rest.
+//
 // A report is a fixed-size record so the child needs no formatting; the parent turns it into
 // text in src/errors.ts.
 #pragma once
@@ -25,6 +29,7 @@ namespace nsrun {
 
 constexpr uint8_t SYNC_GO = 0x47;           // 'G': the parent finished its side, go on
 constexpr uint32_t REPORT_MAGIC = 0x6e737231;  // "nsr1"
+constexpr uint32_t PID_MAGIC = 0x6e737270;     // "nsrp": the fork step's new pid, in `err`
 
 struct ChildReport {
   uint32_t magic;

@@ -2,7 +2,9 @@
 //
 // The child shares Node's memory (CLONE_VM) and therefore the spawning thread's TLS, including
 // glibc's errno. glibc's wrappers write errno on failure, so the child must not call them: these
-// return -errno in the result instead and touch no memory but their arguments.
+// return -errno in the result instead and touch no memory but their arguments. They are always
+// inlined: after the vfork-style clone of the join path, parent and child share one stack, and
+// neither may return through a frame the other could have overwritten.
 #pragma once
 
 #include <stddef.h>
@@ -12,7 +14,7 @@
 namespace nsrun {
 
 #if defined(__x86_64__)
-static inline long raw_syscall6(long n, long a1, long a2, long a3, long a4, long a5, long a6) noexcept {
+__attribute__((always_inline)) static inline long raw_syscall6(long n, long a1, long a2, long a3, long a4, long a5, long a6) noexcept {
   long ret;
   register long r10 __asm__("r10") = a4;
   register long r8 __asm__("r8") = a5;
@@ -24,7 +26,7 @@ static inline long raw_syscall6(long n, long a1, long a2, long a3, long a4, long
   return ret;
 }
 #elif defined(__aarch64__)
-static inline long raw_syscall6(long n, long a1, long a2, long a3, long a4, long a5, long a6) noexcept {
+__attribute__((always_inline)) static inline long raw_syscall6(long n, long a1, long a2, long a3, long a4, long a5, long a6) noexcept {
   register long x8 __asm__("x8") = n;
   register long x0 __asm__("x0") = a1;
   register long x1 __asm__("x1") = a2;
@@ -43,11 +45,11 @@ static inline long raw_syscall6(long n, long a1, long a2, long a3, long a4, long
 #endif
 
 template <typename... A>
-static inline long sys(long n, A... args) noexcept {
+__attribute__((always_inline)) static inline long sys(long n, A... args) noexcept {
   long v[6] = {(long)args...};
   return raw_syscall6(n, v[0], v[1], v[2], v[3], v[4], v[5]);
 }
-static inline long sys(long n) noexcept { return raw_syscall6(n, 0, 0, 0, 0, 0, 0); }
+__attribute__((always_inline)) static inline long sys(long n) noexcept { return raw_syscall6(n, 0, 0, 0, 0, 0, 0); }
 
 // A failed raw call returns -4095..-1.
 static inline bool failed(long r) noexcept { return r < 0 && r > -4096; }

@@ -9,7 +9,7 @@ import type { Readable, Writable } from 'node:stream';
 import * as tty from 'node:tty';
 import { NsrunError, systemError, type NsrunErrorFields } from './errors';
 import { SIGCONT } from './linux';
-import { initPath, native, type ExitInfo, type NativeFailure } from './native/binding';
+import { initFd as sealedInitFd, native, type ExitInfo, type NativeFailure } from './native/binding';
 import type { SandboxOptions } from './options';
 import { gatherHostFacts, type HostFacts } from './parent/host';
 import { writeIdMapsFromParent } from './parent/idmap';
@@ -221,8 +221,7 @@ export async function spawnPlan(plan: Plan, facts: HostFacts, extras: SpawnExtra
   let initFd = -1;
   try {
     if (plan.init) {
-      initFd = fs.openSync(initPath(), 'r');
-      childFds.push(initFd);
+      initFd = sealedInitFd();
       control = fdPair(n.pipe(), 'pipe');
       parentFds.push(control[0]);
       childFds.push(control[1]);

@@ -64,6 +64,8 @@ int main(int argc, char** argv) {
   if (i >= argc) return usage();
   char** cmd = argv + i;
   if (g_ctl >= 0) fcntl(g_ctl, F_SETFD, FD_CLOEXEC);
+  // Exec'd from a sealed memfd, the kernel may name us after the fd: say who we are in ps.
+  prctl(PR_SET_NAME, "nsrun-init");
   if (tty && !isatty(0)) tty = false;
 
   sigset_t all;

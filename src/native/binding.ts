@@ -22,6 +22,12 @@ export const OP = {
   EXEC: 16,
   SETNAME: 17,
   DUMPABLE: 18,
+  SETNS_PIDFD: 19,
+  SETNS_FD: 20,
+  FORK: 21,
+  FCHROOT: 22,
+  FCHDIR: 23,
+  WRITE_FILE: 24,
 } as const;
 
 export interface WireStep {
@@ -57,7 +63,8 @@ export interface ExitInfo {
 
 export interface NativeBinding {
   spawn(plan: WirePlan): { id: number; pid: number; pidfd: number } | NativeFailure;
-  proceed(id: number, go: boolean, cb: (failure: NativeFailure | null) => void): void;
+  /** forkedPid: the pid the plan's fork step created (join plans). */
+  proceed(id: number, go: boolean, cb: (failure: NativeFailure | null, forkedPid?: number) => void): void;
   watchExit(pidfd: number, cb: (exit: ExitInfo) => void): void;
   pidfdSendSignal(pidfd: number, sig: number): number;
   pidfdOpen(pid: number): number;
@@ -67,6 +74,8 @@ export interface NativeBinding {
   recvFd(sock: number): number;
   setWinsize(fd: number, rows: number, cols: number): number;
   isatty(fd: number): boolean;
+  nsType(fd: number): number;
+  sealedCopy(fd: number, name: string): number;
 }
 
 const root = path.resolve(__dirname, '..', '..');
@@ -86,6 +95,25 @@ export function native(): NativeBinding {
     }
   }
   throw new Error(`nsrun's native addon is not built (run npm install); looked in: ${tried.join(', ')}`);
+}
+
+let sealedInit: number | undefined;
+
+/**
+ * nsrun-init as a sealed in-memory copy, made once per process: the sandbox execs it by fd, and
+ * nothing inside can write through /proc/PID/exe to the file on the host (CVE-2019-5736).
+ */
+export function initFd(): number {
+  if (sealedInit !== undefined) return sealedInit;
+  const src = fs.openSync(initPath(), 'r');
+  try {
+    const fd = native().sealedCopy(src, 'nsrun-init');
+    if (fd < 0) throw new Error(`cannot make a sealed copy of nsrun-init: errno ${-fd}`);
+    sealedInit = fd;
+    return fd;
+  } finally {
+    fs.closeSync(src);
+  }
 }
 
 export function initPath(): string {
