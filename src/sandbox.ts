@@ -13,6 +13,9 @@ import { initFd as sealedInitFd, native, type ExitInfo, type NativeFailure } fro
 import type { SandboxOptions } from './options';
 import { gatherHostFacts, type HostFacts } from './parent/host';
 import { writeIdMapsFromParent } from './parent/idmap';
+import { prepareJoin, type ExecOptions } from './parent/join';
+import * as registry from './parent/registry';
+import { readNamespaces } from './parent/target';
 import { buildPlan } from './plan/build';
 import { compilePlan, type StepMeta } from './plan/compile';
 import type { Plan } from './plan/types';
@@ -51,9 +54,13 @@ export interface SpawnExtras {
   /** Terminal size for a 'pty' sandbox. */
   winsize?: { rows: number; cols: number };
   facts?: HostFacts;
+  /** @internal fds the plan's steps use (join): closed in the parent once the child has them. */
+  planFds?: number[];
 }
 
 export class Sandbox extends EventEmitter {
+  /** The name it was registered under (options.name), if any. */
+  readonly name?: string;
   /** The sandbox's first process as seen from the host (nsrun-init, or the command with asPid1). */
   readonly pid: number;
   readonly plan: Plan;
@@ -73,7 +80,17 @@ export class Sandbox extends EventEmitter {
   private finalStatus: number | undefined;
 
   /** @internal use spawn() */
-  constructor(p: { pid: number; pidfd: number; plan: Plan; exit: Promise<ExitInfo>; control?: number; master?: number; pipes?: [number, number, number] }) {
+  constructor(p: {
+    pid: number;
+    pidfd: number;
+    plan: Plan;
+    exit: Promise<ExitInfo>;
+    control?: number;
+    master?: number;
+    pipes?: [number, number, number];
+    /** 'inherit' with terminals: our ends of the pipes standing in for them (-1: not relayed). */
+    relay?: [number, number, number];
+  }) {
     super();
     this.pid = p.pid;
     this.pidfd = p.pidfd;
@@ -105,6 +122,8 @@ export class Sandbox extends EventEmitter {
       this.terminal = null;
     }
 
+    const relayDone = p.relay ? this.relayTerminals(p.relay) : { output: Promise.resolve(), stop: () => {} };
+
     let ready!: () => void;
     let failed!: (e: Error) => void;
     this.started = new Promise<void>((res, rej) => {
@@ -127,16 +146,45 @@ export class Sandbox extends EventEmitter {
     this.exited = (async () => {
       const info = await exit;
       await controlDone;
+      await withTimeout(relayDone.output, 300);
+      relayDone.stop();
       if (t) {
         // Drain what the sandbox wrote before exiting, but never wait on an orphan holding the pty.
-        let timer: NodeJS.Timeout | undefined;
-        await Promise.race([terminalDone, new Promise<void>((r) => (timer = setTimeout(r, 300)))]);
-        clearTimeout(timer);
+        await withTimeout(terminalDone, 300);
         t.destroy();
       }
       if (this.finalStatus !== undefined) return decodeWaitStatus(this.finalStatus);
       return { exitCode: info.exitCode, signal: info.signal === null ? null : SIGNAL_NAMES.get(info.signal) ?? null };
     })();
+  }
+
+  /** Stand between the sandbox and the caller's terminal on the relayed fds. */
+  private relayTerminals(fds: [number, number, number]) {
+    const outputs: Promise<void>[] = [];
+    let input: net.Socket | undefined;
+    if (fds[0] >= 0) {
+      input = new net.Socket({ fd: fds[0], readable: false, writable: true });
+      input.on('error', () => {});
+      process.stdin.pipe(input);
+    }
+    for (const [i, target] of [[1, process.stdout], [2, process.stderr]] as const) {
+      if (fds[i] < 0) continue;
+      const out = new net.Socket({ fd: fds[i], readable: true, writable: false });
+      out.pipe(target, { end: false });
+      outputs.push(new Promise((resolve) => out.on('close', () => resolve())));
+      this.once('relay-stop', () => out.destroy());
+    }
+    return {
+      output: Promise.all(outputs).then(() => {}),
+      stop: () => {
+        if (input) {
+          process.stdin.unpipe(input);
+          process.stdin.pause();
+          input.destroy();
+        }
+        this.emit('relay-stop');
+      },
+    };
   }
 
   private readControl(fd: number, ready: () => void, failed: (e: Error) => void) {
@@ -192,6 +240,11 @@ export class Sandbox extends EventEmitter {
   }
 }
 
+function withTimeout(p: Promise<void>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([p, new Promise<void>((r) => (timer = setTimeout(r, ms)))]).finally(() => clearTimeout(timer));
+}
+
 function fdPair(r: [number, number] | number, what: string): [number, number] {
   if (typeof r === 'number') throw systemError({ step: 'setup', object: what, syscall: what, errno: -r, side: 'parent' });
   return r;
@@ -213,7 +266,7 @@ function childFailure(f: NativeFailure, meta: StepMeta[], plan: Plan): NsrunErro
 export async function spawnPlan(plan: Plan, facts: HostFacts, extras: SpawnExtras = {}): Promise<Sandbox> {
   const n = native();
   const parentFds: number[] = [];
-  const childFds: number[] = [];
+  const childFds: number[] = [...(extras.planFds ?? [])];
   const closeAll = (fds: number[]) => fds.splice(0).forEach((fd) => n.close(fd));
   let control: [number, number] | undefined;
   let ptySock: [number, number] | undefined;
@@ -230,10 +283,14 @@ export async function spawnPlan(plan: Plan, facts: HostFacts, extras: SpawnExtra
       ptySock = fdPair(n.socketpair(), 'socketpair');
       parentFds.push(ptySock[0]);
       childFds.push(ptySock[1]);
-    } else if (plan.stdio === 'pipe') {
-      pipes = [fdPair(n.pipe(), 'pipe'), fdPair(n.pipe(), 'pipe'), fdPair(n.pipe(), 'pipe')];
-      parentFds.push(pipes[0][1], pipes[1][0], pipes[2][0]);
-      childFds.push(pipes[0][0], pipes[1][1], pipes[2][1]);
+    } else if (plan.stdio === 'pipe' || plan.relay.some(Boolean)) {
+      pipes = [0, 1, 2].map((i) => (plan.stdio === 'pipe' || plan.relay[i] ? fdPair(n.pipe(), 'pipe') : [-1, -1])) as [number, number][];
+      // [read, write]: the child reads its stdin and writes its stdout/stderr
+      for (const [i, [r, w]] of pipes.entries()) {
+        if (r < 0) continue;
+        parentFds.push(i === 0 ? w : r);
+        childFds.push(i === 0 ? r : w);
+      }
     }
   } catch (e) {
     closeAll(parentFds);
@@ -262,12 +319,16 @@ export async function spawnPlan(plan: Plan, facts: HostFacts, extras: SpawnExtra
       context: { rootless: plan.caller.rootless, namespaces: plan.namespaces },
     });
   }
-  const exit = new Promise<ExitInfo>((resolve) => n.watchExit(h.pidfd, resolve));
-  const proceed = (go: boolean) => new Promise<NativeFailure | null>((resolve) => n.proceed(h.id, go, resolve));
+  const watch = (pidfd: number) => new Promise<ExitInfo>((resolve) => n.watchExit(pidfd, resolve));
+  let exit = watch(h.pidfd);
+  let pid = h.pid;
+  let pidfd = h.pidfd;
+  const proceed = (go: boolean) =>
+    new Promise<[NativeFailure | null, number | undefined]>((resolve) => n.proceed(h.id, go, (f, forked) => resolve([f, forked])));
   const abort = async (err: unknown): Promise<never> => {
-    n.pidfdSendSignal(h.pidfd, 9);
+    n.pidfdSendSignal(pidfd, 9);
     await exit;
-    n.close(h.pidfd);
+    n.close(pidfd);
     closeAll(parentFds);
     throw err;
   };
@@ -280,7 +341,24 @@ export async function spawnPlan(plan: Plan, facts: HostFacts, extras: SpawnExtra
       return abort(e);
     }
   }
-  const failure = await proceed(true);
+  const [failure, forked] = await proceed(true);
+  if (plan.mode === 'join') {
+    // The first child entered the namespaces, forked the process that runs the command (our own
+    // child, through CLONE_PARENT) and exited: reap it and follow the new one.
+    await exit;
+    n.close(h.pidfd);
+    if (forked === undefined) {
+      closeAll(parentFds);
+      throw failure ? childFailure(failure, meta, plan) : systemError({ step: 'fork', syscall: 'clone', errno: 71, side: 'child' });
+    }
+    pid = forked;
+    pidfd = n.pidfdOpen(forked);
+    if (pidfd < 0) {
+      closeAll(parentFds);
+      throw systemError({ step: 'fork', object: String(forked), syscall: 'pidfd_open', errno: -pidfd, side: 'parent' });
+    }
+    exit = watch(pidfd);
+  }
   if (failure) return abort(childFailure(failure, meta, plan));
 
   let master: number | undefined;
@@ -292,13 +370,14 @@ export async function spawnPlan(plan: Plan, facts: HostFacts, extras: SpawnExtra
     master = fd;
   }
   const sandbox = new Sandbox({
-    pid: h.pid,
-    pidfd: h.pidfd,
+    pid,
+    pidfd,
     plan,
     exit,
     control: control?.[0],
     master,
-    pipes: pipes ? [pipes[0][1], pipes[1][0], pipes[2][0]] : undefined,
+    pipes: pipes && plan.stdio === 'pipe' ? [pipes[0][1], pipes[1][0], pipes[2][0]] : undefined,
+    relay: pipes && plan.stdio === 'inherit' ? [pipes[0][1], pipes[1][0], pipes[2][0]] : undefined,
   });
   try {
     await sandbox.started;
@@ -313,7 +392,46 @@ export async function spawnPlan(plan: Plan, facts: HostFacts, extras: SpawnExtra
 /** Create a sandbox and start the command in it. Resolves once the command is running. */
 export async function spawn(options: SandboxOptions, extras: SpawnExtras = {}): Promise<Sandbox> {
   const facts = extras.facts ?? gatherHostFacts();
-  return spawnPlan(buildPlan(options, facts), facts, extras);
+  const { name, ...rest } = options;
+  const plan = buildPlan(rest, facts);
+  if (name === undefined) return spawnPlan(plan, facts, extras);
+  registry.checkAvailable(name);
+  const sb = await spawnPlan(plan, facts, extras);
+  let unregister: () => void;
+  try {
+    unregister = registry.register({
+      name,
+      pid: sb.pid,
+      startTime: registry.processStartTime(sb.pid) ?? '',
+      namespaces: readNamespaces(sb.pid),
+      command: plan.command,
+      cgroup: readCgroup(sb.pid),
+      createdAt: new Date().toISOString(),
+      uid: facts.euid,
+    });
+  } catch (e) {
+    sb.kill('SIGKILL');
+    await sb.exited;
+    throw e;
+  }
+  sb.exited.finally(() => unregister());
+  Object.defineProperty(sb, 'name', { value: name, enumerable: true });
+  return sb;
+}
+
+function readCgroup(pid: number): string {
+  try {
+    return fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8').trim();
+  } catch {
+    return '';
+  }
+}
+
+/** Enter a running sandbox's namespaces and run a command there (nsrun exec). */
+export async function exec(options: ExecOptions, extras: SpawnExtras = {}): Promise<Sandbox> {
+  const facts = extras.facts ?? gatherHostFacts();
+  const prepared = prepareJoin(options, facts);
+  return spawnPlan(prepared.plan, facts, { ...extras, planFds: prepared.fds });
 }
 
 export interface RunOptions extends SandboxOptions {

@@ -21,6 +21,7 @@ export interface HostFacts {
   newgidmap?: string;
   stdinTty: boolean;
   stdoutTty: boolean;
+  stderrTty: boolean;
 }
 
 function which(name: string): string | undefined {
@@ -77,5 +78,6 @@ export function gatherHostFacts(): HostFacts {
     newgidmap: which('newgidmap'),
     stdinTty: native().isatty(0),
     stdoutTty: native().isatty(1),
+    stderrTty: native().isatty(2),
   };
 }

@@ -62,6 +62,12 @@ export function resolveStdio(opts: SandboxOptions, facts: HostFacts): Plan['stdi
   return s;
 }
 
+/** In 'inherit' mode, the fds among 0-2 that are terminals: never handed to the sandbox. */
+export function relayedTerminals(stdio: Plan['stdio'], facts: HostFacts): [boolean, boolean, boolean] {
+  if (stdio !== 'inherit') return [false, false, false];
+  return [facts.stdinTty, facts.stdoutTty, facts.stderrTty];
+}
+
 export function buildPlan(opts: SandboxOptions, facts: HostFacts): Plan {
   validateOptions(opts, facts);
   const rootless = facts.euid !== 0;
@@ -103,6 +109,7 @@ export function buildPlan(opts: SandboxOptions, facts: HostFacts): Plan {
   }
 
   const stdio = resolveStdio(opts, facts);
+  const relay = relayedTerminals(stdio, facts);
   const init = !opts.asPid1;
   const steps: Step[] = [];
   if (idMaps) steps.push({ kind: 'await-id-maps' });
@@ -116,7 +123,7 @@ export function buildPlan(opts: SandboxOptions, facts: HostFacts): Plan {
     steps.push({ kind: 'pty', ptmx: has('mnt') ? '/dev/pts/ptmx' : '/dev/ptmx' });
   } else {
     steps.push({ kind: 'setsid' });
-    steps.push({ kind: 'stdio', mode: stdio });
+    steps.push({ kind: 'stdio', mode: stdio, relay });
   }
   // Everything but 0-2 closes at exec; then the one fd nsrun-init reports on is kept open.
   steps.push({ kind: 'close-fds', from: 3 });
@@ -134,6 +141,7 @@ export function buildPlan(opts: SandboxOptions, facts: HostFacts): Plan {
   const env = Object.entries(merged).map(([k, v]) => `${k}=${v}`);
 
   return {
+    mode: 'create',
     command: opts.command,
     namespaces,
     implied,
@@ -141,6 +149,7 @@ export function buildPlan(opts: SandboxOptions, facts: HostFacts): Plan {
     steps,
     init,
     stdio,
+    relay,
     env,
     caller: { uid: facts.euid, gid: facts.egid, rootless },
   };

@@ -81,8 +81,12 @@ export function compilePlan(plan: Plan, fds: RuntimeFds): Compiled {
         emit(s, { op: OP.SETSID });
         break;
       case 'stdio':
-        if (s.mode === 'inherit') emit(s, { op: OP.STDIO_INHERIT });
-        else fds.stdio!.forEach((fd, i) => emit(s, { op: OP.DUP2, n1: fd, n2: i }, `fd ${i}`));
+        if (s.mode === 'inherit' && !s.relay.some(Boolean)) emit(s, { op: OP.STDIO_INHERIT });
+        else
+          fds.stdio!.forEach((fd, i) =>
+            // a pipe from nsrun, or (inherit, not a terminal) our own fd i, kept across exec
+            emit(s, { op: OP.DUP2, n1: s.mode === 'pipe' || s.relay[i] ? fd : i, n2: i }, `fd ${i}`),
+          );
         break;
       case 'close-fds':
         emit(s, { op: OP.CLOSE_FROM, n1: s.from });
@@ -101,6 +105,30 @@ export function compilePlan(plan: Plan, fds: RuntimeFds): Compiled {
       case 'die-with-parent':
         emit(s, { op: OP.PDEATHSIG, n1: 9 });
         break;
+      case 'join-cgroup':
+        emit(s, { op: OP.WRITE_FILE, s1: s.file, s2: '0' }, s.file);
+        break;
+      case 'non-dumpable':
+        emit(s, { op: OP.DUMPABLE, n1: 0 });
+        break;
+      case 'setns': {
+        let mask = 0;
+        for (const t of s.types) mask |= CLONE_FLAG[t];
+        emit(s, { op: OP.SETNS_PIDFD, n1: s.pidfd, n2: mask }, `pid ${s.pid} (${s.types.join(',')})`);
+        break;
+      }
+      case 'setns-fd':
+        emit(s, { op: OP.SETNS_FD, n1: s.fd, n2: CLONE_FLAG[s.type] }, s.path);
+        break;
+      case 'fork':
+        emit(s, { op: OP.FORK });
+        break;
+      case 'enter-root':
+        emit(s, { op: OP.FCHROOT, n1: s.fd }, s.path);
+        break;
+      case 'enter-cwd':
+        emit(s, { op: OP.FCHDIR, n1: s.fd }, s.path);
+        break;
       case 'exec':
         if (s.viaInit) emit(s, { op: OP.EXEC, n1: fds.initFd }, 'nsrun-init');
         else emit(s, { op: OP.EXEC, n1: -1, s1: plan.command[0], s2: envValue(plan.env, 'PATH') }, plan.command[0]);
@@ -108,7 +136,7 @@ export function compilePlan(plan: Plan, fds: RuntimeFds): Compiled {
     }
   }
   let cloneFlags = 0;
-  for (const ns of plan.namespaces) if (ns !== 'time') cloneFlags |= CLONE_FLAG[ns];
+  if (plan.mode === 'create') for (const ns of plan.namespaces) if (ns !== 'time') cloneFlags |= CLONE_FLAG[ns];
   return {
     wire: {
       cloneFlags,

@@ -42,9 +42,14 @@ function describeStep(s: Step, plan: Plan): string | undefined {
     case 'pty':
       return `open ${s.ptmx}: a new pseudo-terminal; setsid, make it the controlling terminal, relay it to yours in raw mode`;
     case 'setsid':
-      return 'setsid(): a new session without a controlling terminal (no TIOCSTI into your terminal)';
-    case 'stdio':
-      return s.mode === 'inherit' ? 'stdin/stdout/stderr: passed straight through' : 'stdin/stdout/stderr: pipes to the caller';
+      return 'setsid(): a new session without a controlling terminal';
+    case 'stdio': {
+      if (s.mode === 'pipe') return 'stdin/stdout/stderr: pipes to the caller';
+      const names = ['stdin', 'stdout', 'stderr'];
+      const relayed = names.filter((_, i) => s.relay[i]);
+      if (!relayed.length) return 'stdin/stdout/stderr: passed straight through';
+      return `${relayed.join(', ')}: your terminal, relayed through a pipe (the sandbox never holds it: no TIOCSTI); the rest passed straight through`;
+    }
     case 'close-fds':
       return `close-on-exec every fd from ${s.from} up: the command gets only what it was given`;
     case 'control-fd':
@@ -60,7 +65,22 @@ function describeStep(s: Step, plan: Plan): string | undefined {
       return `chdir("${s.dir}")`;
     case 'die-with-parent':
       return 'PR_SET_PDEATHSIG(SIGKILL): the sandbox dies if nsrun is killed';
+    case 'join-cgroup':
+      return `join the target's cgroup: write 0 to ${s.file}`;
+    case 'non-dumpable':
+      return 'PR_SET_DUMPABLE 0: processes inside cannot ptrace or read our memory while we join';
+    case 'setns':
+      return `setns(pidfd of ${s.pid}, ${s.types.join('|')}): enter all of the target's namespaces at once`;
+    case 'setns-fd':
+      return `setns(${s.path}, ${s.type})`;
+    case 'fork':
+      return 'fork: setns(pid) applies to children only, so the command runs in a new child (Node\'s, via CLONE_PARENT)';
+    case 'enter-root':
+      return `chroot into the target's root (${s.path})`;
+    case 'enter-cwd':
+      return `chdir into the target's working directory (${s.path})`;
     case 'exec':
+      if (s.viaInit && plan.mode === 'join') return `exec nsrun-init (forwards signals, relays stops), which runs: ${quoteArgv(plan.command)}`;
       if (s.viaInit) {
         const role = plan.namespaces.includes('pid')
           ? 'as PID 1 (reaps orphans, forwards signals, exits with the command\'s status)'
@@ -76,7 +96,9 @@ export function explainPlan(plan: Plan): string[] {
   const who = plan.caller.rootless ? `uid ${plan.caller.uid}, unprivileged` : 'root';
   lines.push(`nsrun plan (caller: ${who}):`);
   const steps: [string, string][] = [];
-  if (plan.namespaces.length) {
+  if (plan.mode === 'join') {
+    steps.push(['join', plan.namespaces.length ? `enter the target's ${plan.namespaces.join(', ')} namespaces` : 'no namespace differs from yours: nothing to enter']);
+  } else if (plan.namespaces.length) {
     const flags = plan.namespaces.map((n) => CLONE_FLAG_NAME[n]).join('|');
     steps.push(['clone', `new ${plan.namespaces.join(', ')} namespaces: clone(${flags})`]);
     for (const ns of plan.namespaces) {

@@ -24,17 +24,27 @@ export type Step =
   | { kind: 'loopback-up' }
   | { kind: 'pty'; ptmx: string }
   | { kind: 'setsid' }
-  | { kind: 'stdio'; mode: 'inherit' | 'pipe' }
+  | { kind: 'stdio'; mode: 'inherit' | 'pipe'; relay: [boolean, boolean, boolean] }
   | { kind: 'control-fd' }
   | { kind: 'close-fds'; from: number }
   | { kind: 'identity'; uid?: number; gid?: number; groups?: number[] }
   | { kind: 'chdir'; dir: string }
   | { kind: 'die-with-parent' }
-  | { kind: 'exec'; viaInit: boolean };
+  | { kind: 'exec'; viaInit: boolean }
+  // joining a running sandbox (nsrun exec)
+  | { kind: 'join-cgroup'; file: string }
+  | { kind: 'non-dumpable' }
+  | { kind: 'setns'; pidfd: number; pid: number; types: NamespaceType[] }
+  | { kind: 'setns-fd'; fd: number; type: NamespaceType; path: string }
+  | { kind: 'fork' }
+  | { kind: 'enter-root'; fd: number; path: string }
+  | { kind: 'enter-cwd'; fd: number; path: string };
 
 export interface Plan {
+  /** 'create': new namespaces (nsrun run); 'join': enter a running sandbox's (nsrun exec). */
+  mode: 'create' | 'join';
   command: string[];
-  /** Namespace types created, in NAMESPACE_TYPES order. */
+  /** Namespace types created (or, for a join, entered), in NAMESPACE_TYPES order. */
   namespaces: NamespaceType[];
   /** Why each namespace is there when the user did not ask for it directly. */
   implied: Partial<Record<NamespaceType, string>>;
@@ -43,6 +53,12 @@ export interface Plan {
   /** nsrun-init runs as PID 1 (or as the subreaper without a PID namespace). */
   init: boolean;
   stdio: 'inherit' | 'pipe' | 'pty';
+  /**
+   * With 'inherit': which of fds 0-2 are terminals, relayed through pipes by nsrun instead of
+   * passed on. A process holding the caller's terminal could push input into it with TIOCSTI
+   * (CVE-2017-5226): setsid() stops that only for processes without CAP_SYS_ADMIN.
+   */
+  relay: [boolean, boolean, boolean];
   env: string[];
   /** The caller, for messages: host euid/egid and whether unprivileged. */
   caller: { uid: number; gid: number; rootless: boolean };
