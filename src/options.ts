@@ -47,6 +47,8 @@ export interface SandboxOptions {
   asPid1?: boolean;
   /** How stdio reaches the command; 'auto' (the CLI's default) picks 'pty' when stdin and stdout are terminals. */
   stdio?: StdioMode | 'auto';
+  /** Register the sandbox under this name (nsrun ps/exec/inspect/kill NAME). */
+  name?: string;
   /** The environment the command inherits unless clearEnv (defaults to process.env). */
   baseEnv?: NodeJS.ProcessEnv;
 }
