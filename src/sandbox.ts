@@ -206,7 +206,8 @@ export class Sandbox extends EventEmitter {
           started = true;
           failed(systemError({ step: 'exec', object: this.plan.command[0], syscall: 'execve', errno: value, side: 'init', context: { rootless: this.plan.caller.rootless } }));
         } else if (kind === 'S') {
-          this.emit('stop');
+          // Deferred: a command may stop before the caller of spawn() had a chance to listen.
+          setImmediate(() => this.emit('stop'));
         } else if (kind === 'X') {
           this.finalStatus = value;
         }
@@ -392,8 +393,11 @@ export async function spawnPlan(plan: Plan, facts: HostFacts, extras: SpawnExtra
 /** Create a sandbox and start the command in it. Resolves once the command is running. */
 export async function spawn(options: SandboxOptions, extras: SpawnExtras = {}): Promise<Sandbox> {
   const facts = extras.facts ?? gatherHostFacts();
-  const { name, ...rest } = options;
-  const plan = buildPlan(rest, facts);
+  return startPlan(buildPlan(options, facts), facts, options.name, extras);
+}
+
+/** Start a built plan, registered under `name` when one is given. */
+export async function startPlan(plan: Plan, facts: HostFacts, name: string | undefined, extras: SpawnExtras = {}): Promise<Sandbox> {
   if (name === undefined) return spawnPlan(plan, facts, extras);
   registry.checkAvailable(name);
   const sb = await spawnPlan(plan, facts, extras);

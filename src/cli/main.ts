@@ -1,51 +1,82 @@
-// The nsrun command line. Every failure ends as one `nsrun: ...` line (and a hint), exit 125.
+// The nsrun command line. The first word picks the subcommand (run is the default, so
+// `nsrun -p ps` runs ps while `nsrun ps` lists sandboxes); each has its own yargs parser. Every
+// failure ends as one `nsrun: ...` line (and a hint), exit 125.
 import * as fs from 'node:fs';
-import yargs from 'yargs';
+import yargs, { type Argv } from 'yargs';
 import { formatError, isNsrunError, usageError } from '../errors';
-import { runBuilder, runHandler } from './run';
+import { execBuilder, execHandler, extractNamespacePaths, splitExecCommand } from './exec';
+import { inspectBuilder, inspectHandler, killBuilder, killHandler, psBuilder, psHandler } from './manage';
 import type { ParsedArgs } from './parse';
+import { runBuilder, runHandler } from './run';
 
 function writeErr(lines: string[]): void {
   fs.writeSync(2, lines.map((l) => `${l}\n`).join(''));
 }
 
 /** Turns yargs' own failure messages into nsrun's one-line form. */
-function yargsFailure(msg: string): Error {
+function yargsFailure(msg: string, sub: string): Error {
+  const help = sub === 'run' ? 'see nsrun --help' : `see nsrun ${sub} --help`;
   const unknown = /^Unknown arguments?: (.*)$/.exec(msg);
   if (unknown) {
     const first = unknown[1].split(', ')[0];
-    return usageError(first.length === 1 ? `-${first}` : `--${first}`, 'unknown option', 'see nsrun --help');
+    return usageError(first.length === 1 ? `-${first}` : `--${first}`, 'unknown option', help);
   }
   const missing = /^Not enough arguments following: (.*)$/.exec(msg);
-  if (missing) return usageError(`--${missing[1]}`, 'needs a value', 'see nsrun --help');
-  return usageError(undefined, msg, 'see nsrun --help');
+  if (missing) return usageError(`--${missing[1]}`, 'needs a value', help);
+  return usageError(undefined, msg, help);
 }
 
+const COMMANDS = `Commands:
+  nsrun [run] [options] -- COMMAND   run a command in new namespaces (this page)
+  nsrun exec TARGET -- COMMAND       run a command inside a running sandbox
+  nsrun ps                           list running named sandboxes
+  nsrun inspect TARGET               what a sandbox isolates and shares
+  nsrun kill TARGET [SIGNAL]         signal a sandbox`;
+
+type Sub = {
+  builder: (y: Argv) => Argv;
+  handler: (argv: ParsedArgs, extra?: unknown) => number | Promise<number>;
+  positional: boolean;
+  /** Stop option parsing at the first word (run: everything from the command on is the command's). */
+  haltAtWord?: boolean;
+};
+
+const SUBCOMMANDS: Record<string, Sub> = {
+  run: { builder: (y) => runBuilder(y).usage(`nsrun [run] [options] -- COMMAND [ARG...]\n\nRun COMMAND in new Linux namespaces.\n\n${COMMANDS}`), handler: runHandler, positional: true, haltAtWord: true },
+  exec: { builder: execBuilder, handler: (a, p) => execHandler(a, p as never), positional: true },
+  ps: { builder: psBuilder, handler: psHandler, positional: false },
+  inspect: { builder: inspectBuilder, handler: inspectHandler, positional: true },
+  kill: { builder: killBuilder, handler: killHandler, positional: true },
+};
+
 export async function main(args: string[]): Promise<number> {
-  let code = 0;
-  let handled: Promise<number> | undefined;
+  const explicit = args[0] !== undefined && Object.hasOwn(SUBCOMMANDS, args[0]);
+  const sub = explicit ? args[0] : 'run';
+  let rest = explicit ? args.slice(1) : args;
   try {
-    const parser = yargs(args)
-      .scriptName('nsrun')
-      .usage('nsrun [run] [options] -- COMMAND [ARG...]\n\nRun COMMAND in new Linux namespaces.')
-      .parserConfiguration({ 'halt-at-non-option': true, 'populate--': true, 'camel-case-expansion': false })
-      .command(['run [command..]', '$0 [command..]'], 'run a command in new namespaces', runBuilder, (argv) => {
-        handled = runHandler(argv as unknown as ParsedArgs);
-      })
-      .strict()
+    let paths: unknown;
+    if (sub === 'exec') ({ args: rest, paths } = extractNamespacePaths(splitExecCommand(rest)));
+    const spec = SUBCOMMANDS[sub];
+    let parser = yargs(rest)
+      .scriptName(sub === 'run' ? 'nsrun' : `nsrun ${sub}`)
+      .parserConfiguration({ 'halt-at-non-option': !!SUBCOMMANDS[sub].haltAtWord, 'populate--': true, 'camel-case-expansion': false })
+      .strictOptions()
       .exitProcess(false)
       .help()
       .alias('help', 'h')
       .version()
       .wrap(Math.min(110, process.stdout.columns || 100))
       .fail((msg, err) => {
-        throw isNsrunError(err) ? err : yargsFailure(msg ?? err?.message ?? 'invalid arguments');
+        throw isNsrunError(err) ? err : yargsFailure(msg ?? err?.message ?? 'invalid arguments', sub);
       });
-    await parser.parseAsync();
-    if (handled) code = await handled;
+    parser = spec.builder(parser);
+    const argv = (await parser.parseAsync()) as unknown as ParsedArgs;
+    if (argv.help || argv.version) return 0; // yargs printed them
+    const words = [...argv._, ...(argv['--'] ?? [])];
+    if (!spec.positional && words.length) throw usageError(String(words[0]), 'unexpected argument', `see nsrun ${sub} --help`);
+    return await spec.handler(argv, paths);
   } catch (e) {
     writeErr(formatError(e));
-    code = isNsrunError(e) ? e.exitCode : 125;
+    return isNsrunError(e) ? e.exitCode : 125;
   }
-  return code;
 }

@@ -98,5 +98,7 @@ export function optionsFromArgv(argv: ParsedArgs): SandboxOptions {
   if (env.length) opts.env = parseEnv(env);
   if (argv['clear-env']) opts.clearEnv = true;
   if (argv['as-pid-1']) opts.asPid1 = true;
+  const name = single(argv, 'name', '--name');
+  if (name !== undefined) opts.name = name;
   return opts;
 }

@@ -5,12 +5,9 @@ import { NAMESPACE_FLAGS, NAMESPACE_ISOLATES } from '../linux';
 import { gatherHostFacts } from '../parent/host';
 import { buildPlan } from '../plan/build';
 import { explainPlan } from '../plan/explain';
-import { shellStatus, spawnPlan, type Sandbox } from '../sandbox';
+import { startPlan } from '../sandbox';
 import { optionsFromArgv, type ParsedArgs } from './parse';
-import { attachTerminal } from './terminal';
-
-/** Signals a user sends to nsrun that the command should get instead. */
-export const FORWARDED_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
+import { supervise } from './supervise';
 
 export function runBuilder(y: Argv): Argv {
   for (const f of NAMESPACE_FLAGS) {
@@ -31,8 +28,8 @@ export function runBuilder(y: Argv): Argv {
     .option('env', { alias: 'e', type: 'string', requiresArg: true, group: 'Process:', describe: 'set KEY=VALUE in the environment (repeatable)' })
     .option('clear-env', { type: 'boolean', group: 'Process:', describe: 'start from an empty environment' })
     .option('as-pid-1', { type: 'boolean', group: 'Process:', describe: 'run the command as PID 1 itself, without nsrun-init' })
+    .option('name', { type: 'string', requiresArg: true, group: 'Process:', describe: 'register the sandbox under NAME for nsrun ps/exec/inspect/kill' })
     .option('explain', { type: 'boolean', group: 'Teaching:', describe: 'print every step of the plan before running it' })
-    .positional('command', { type: 'string', array: true, describe: 'the command and its arguments' })
     .example('$0 --pid --net --uts --hostname box -- /bin/sh', 'a shell with its own PIDs, network and hostname')
     .example('$0 -r --explain -- id', 'show the plan, then run id as root in a user namespace');
 }
@@ -47,21 +44,5 @@ export async function runHandler(argv: ParsedArgs): Promise<number> {
   const plan = buildPlan({ ...opts, stdio: 'auto' }, facts);
   if (argv.explain) writeErr(explainPlan(plan));
 
-  // Signals that arrive while the sandbox starts are delivered once it exists.
-  let sandbox: Sandbox | undefined;
-  const pending: NodeJS.Signals[] = [];
-  const forward = (sig: NodeJS.Signals) => (sandbox ? sandbox.kill(sig) : pending.push(sig));
-  for (const sig of FORWARDED_SIGNALS) process.on(sig, forward);
-
-  let restore = () => {};
-  try {
-    const winsize = plan.stdio === 'pty' ? { rows: process.stdout.rows, cols: process.stdout.columns } : undefined;
-    sandbox = await spawnPlan(plan, facts, { winsize });
-    if (plan.stdio === 'pty') restore = attachTerminal(sandbox);
-    for (const sig of pending.splice(0)) sandbox.kill(sig);
-    const result = await sandbox.exited;
-    return shellStatus(result);
-  } finally {
-    restore();
-  }
+  return supervise(plan, (extras) => startPlan(plan, facts, opts.name, extras));
 }

@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { NAMESPACE_TYPES, type NamespaceType } from '../linux';
 import { native } from '../native/binding';
-import { lookup } from './registry';
+import { list, lookup } from './registry';
 import { readNamespaces, resolveTarget, statusField } from './target';
 
 export const CAPABILITY_NAMES = [
@@ -113,10 +113,12 @@ export async function inspectTarget(spec: string, readHostname?: (pid: number) =
     });
     const seccompMode = statusField(pid, 'Seccomp');
     const utsIsolated = namespaces.find((n) => n.type === 'uts')?.isolated;
+    const entry = t.name ? lookup(t.name) : list().find((e) => e.pid === pid);
     const result: Inspection = {
       pid,
-      name: t.name ?? lookupNameForPid(pid),
-      command: (read(`/proc/${pid}/cmdline`) ?? '').split('\0').filter((x, i, a) => x !== '' || i < a.length - 1),
+      name: entry?.name,
+      // for an nsrun sandbox, the command rather than nsrun-init's own command line
+      command: entry?.command ?? (read(`/proc/${pid}/cmdline`) ?? '').replace(/\0$/, '').split('\0'),
       uid: t.uid,
       namespaces,
       uidMap: parseMap(read(`/proc/${pid}/uid_map`)),
@@ -139,16 +141,6 @@ export async function inspectTarget(spec: string, readHostname?: (pid: number) =
     return result;
   } finally {
     native().close(t.pidfd);
-  }
-}
-
-function lookupNameForPid(pid: number): string | undefined {
-  void lookup;
-  try {
-    const { list } = require('./registry') as typeof import('./registry');
-    return list().find((e) => e.pid === pid)?.name;
-  } catch {
-    return undefined;
   }
 }
 
@@ -180,6 +172,7 @@ function describeMap(kind: 'uid' | 'gid', lines: MapLine[]): string[] {
 function describeCaps(caps: string[]): string {
   if (caps.length === 0) return 'none';
   if (caps.length >= CAPABILITY_NAMES.length) return `all ${caps.length}`;
+  if (caps.length > CAPABILITY_NAMES.length / 2) return `all but ${CAPABILITY_NAMES.filter((c) => !caps.includes(c)).join(', ')}`;
   return caps.join(', ');
 }
 

@@ -3,6 +3,7 @@ import { usageError } from '../errors';
 import { NAMESPACE_TYPES, type NamespaceType } from '../linux';
 import type { IdRange, SandboxOptions } from '../options';
 import type { HostFacts } from '../parent/host';
+import { checkName } from '../parent/registry';
 
 export const MAX_ID = 0xfffffffe; // 4294967295 is (uid_t)-1, never a valid id
 export const MAX_MAP_LINES = 340; // kernel limit since 4.15
@@ -103,6 +104,7 @@ export function validateOptions(opts: SandboxOptions, facts: HostFacts): void {
     checkString(k, '--env');
     checkString(v, `--env ${k}`);
   }
+  if (opts.name !== undefined) checkName(opts.name);
   if (opts.stdio !== undefined && !['inherit', 'pipe', 'pty', 'auto'].includes(opts.stdio))
     throw usageError('stdio', `'${opts.stdio}' is not one of inherit, pipe, pty, auto`);
 }

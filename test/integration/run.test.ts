@@ -1,6 +1,6 @@
 // nsrun run against the real kernel: hostname, lo, PID 1, id maps, identity, process options,
 // exit statuses and signals, as root and as an unprivileged user.
-import { spawn as spawnChild, spawnSync } from 'node:child_process';
+import { spawn as spawnChild } from 'node:child_process';
 import * as fs from 'node:fs';
 import { afterAll, describe, expect, test } from 'vitest';
 import { NSRUN, nsrun } from '../helpers/cli';
@@ -127,10 +127,10 @@ describe.skipIf(!subids)(gated(subids, 'ranges without root via newuidmap', 'nee
   });
 });
 
-function waitFor(pred: () => boolean, ms = 5000): Promise<void> {
+function waitFor(pred: () => boolean, ms = 5000, what = 'condition'): Promise<void> {
   const end = Date.now() + ms;
   return new Promise((resolve, reject) => {
-    const tick = () => (pred() ? resolve() : Date.now() > end ? reject(new Error('timed out')) : setTimeout(tick, 20));
+    const tick = () => (pred() ? resolve() : Date.now() > end ? reject(new Error(`timed out waiting for ${what}`)) : setTimeout(tick, 20));
     tick();
   });
 }
@@ -168,14 +168,20 @@ describe.skipIf(who.length === 0)(gated(who.length > 0, 'signals and die-with-pa
 
   test.each(who)('as %s: SIGKILL to nsrun takes the whole sandbox down', async (_n, user) => {
     const marker = `nsrun-dwp-${process.pid}-${Date.now()}`;
+    // unique sleep arguments, so other test files' sleeps never match
+    const t1 = `1000.${process.pid}1`;
+    const t2 = `1000.${process.pid}2`;
     const prefix = user ? ['setpriv', `--reuid=${user.uid}`, `--regid=${user.gid}`, '--clear-groups', '--'] : [];
-    const argv = [...prefix, process.execPath, NSRUN, '--pid', '--', 'sh', '-c', `sleep 1000 & sleep 1001 & echo ready; wait; : ${marker}`];
+    const argv = [...prefix, process.execPath, NSRUN, '--pid', '--', 'sh', '-c', `sleep ${t1} & sleep ${t2} & echo ready; wait; : ${marker}`];
     const child = spawnChild(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     child.stdout.on('data', (d) => (out += d));
     await waitFor(() => out.includes('ready'));
+    const sleeping = (t: string) => pidsWithMarker(`sleep\0${t}\0`).length;
+    await waitFor(() => sleeping(t1) === 1 && sleeping(t2) === 1, 5000, 'both sleeps to start');
     expect(pidsWithMarker(marker).length).toBeGreaterThan(0);
     process.kill(child.pid!, 'SIGKILL');
-    await waitFor(() => pidsWithMarker(marker).length === 0 && spawnSync('pgrep', ['-f', '^sleep 100[01]$']).status !== 0);
+    await waitFor(() => pidsWithMarker(marker).length === 0 && sleeping(t1) === 0 && sleeping(t2) === 0, 5000,
+      'every sandbox process to be gone');
   });
 });

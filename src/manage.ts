@@ -1,0 +1,76 @@
+// Operations on running sandboxes: list, inspect, signal. Library API; the CLI wraps these.
+import { constants as osConstants } from 'node:os';
+import { systemError, usageError } from './errors';
+import { native } from './native/binding';
+import { inspectTarget, type Inspection } from './parent/inspect';
+import { list, type RegistryEntry } from './parent/registry';
+import { readNamespaces, resolveTarget } from './parent/target';
+import { exec } from './sandbox';
+
+export interface SandboxInfo extends RegistryEntry {
+  uptimeSeconds: number;
+  /** Namespace types in which the sandbox differs from the caller. */
+  isolated: string[];
+}
+
+/** The running named sandboxes (stale entries are collected on the way). */
+export function ps(): SandboxInfo[] {
+  const mine = readNamespaces('self') as Record<string, string>;
+  const now = Date.now();
+  return list().map((e) => ({
+    ...e,
+    uptimeSeconds: Math.max(0, Math.round((now - Date.parse(e.createdAt)) / 1000)),
+    isolated: Object.keys(e.namespaces).filter((t) => e.namespaces[t] !== mine[t]),
+  }));
+}
+
+/** SIGTERM, TERM, term, 15 -> 15 */
+export function parseSignal(sig: string | number): number {
+  if (typeof sig === 'number' || /^\d+$/.test(sig)) {
+    const n = Number(sig);
+    if (n >= 0 && n <= 64) return n;
+  } else {
+    const name = sig.toUpperCase().startsWith('SIG') ? sig.toUpperCase() : `SIG${sig.toUpperCase()}`;
+    const n = (osConstants.signals as Record<string, number>)[name];
+    if (n !== undefined) return n;
+  }
+  throw usageError('SIGNAL', `'${sig}' is not a signal name or number`, 'e.g. TERM, SIGKILL, 9');
+}
+
+/** Send a signal to a sandbox (by name: to its nsrun-init, which forwards it) through a pidfd. */
+export function kill(target: string, signal: string | number = 'SIGTERM'): void {
+  const sig = parseSignal(signal);
+  const t = resolveTarget(target);
+  try {
+    const r = native().pidfdSendSignal(t.pidfd, sig);
+    if (r < 0) throw systemError({ step: 'kill', object: target, syscall: 'pidfd_send_signal', errno: -r, side: 'parent' });
+  } finally {
+    native().close(t.pidfd);
+  }
+}
+
+/** The UTS hostname of another process: read by entering its UTS (and user) namespace. */
+async function hostnameOf(pid: number): Promise<string | null> {
+  const mine = readNamespaces('self');
+  const theirs = readNamespaces(pid);
+  const types: ('uts' | 'user')[] = ['uts'];
+  if (theirs.user !== mine.user) types.push('user');
+  try {
+    const sb = await exec({ target: String(pid), namespaces: types, command: ['uname', '-n'], stdio: 'pipe' });
+    let out = '';
+    sb.stdout!.on('data', (d) => (out += d));
+    sb.stdin!.end();
+    const r = await sb.exited;
+    await new Promise((resolve) => (sb.stdout!.readableEnded ? resolve(null) : sb.stdout!.on('close', resolve)));
+    return r.exitCode === 0 ? out.trim() : null;
+  } catch {
+    return null;
+  }
+}
+
+/** What a process shares with the caller and what it has of its own. */
+export function inspect(target: string): Promise<Inspection> {
+  return inspectTarget(target, hostnameOf);
+}
+
+export type { Inspection };
