@@ -18,3 +18,6 @@ import { explainPlan } from './plan/explain';
 export function explain(options: SandboxOptions): string {
   return explainPlan(buildPlan(options, gatherHostFacts())).join('\n');
 }
+
+export { ps, inspect, kill, parseSignal, type SandboxInfo, type Inspection } from './manage';
+export { formatInspection } from './parent/inspect';
