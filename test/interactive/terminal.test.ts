@@ -5,12 +5,12 @@
 // The host side is `bash --norc --noprofile` in /work/main running ./bin/nsrun.js. Prompts carry a
 // random marker, written so that the typed command line never matches the prompt it sets:
 // PS1='[h:'ID']$ ' types as [h:'ID'] but shows as [h:ID].
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, onTestFailed, test } from 'vitest';
 import { gated, hasPython, hasTmux } from '../helpers/caps';
-import { ROOT } from '../helpers/cli';
+import { NSRUN, ROOT } from '../helpers/cli';
 import { TmuxServer, waitUntil, type TmuxSession } from '../helpers/tmux';
 
 const ID = randomBytes(3).toString('hex');
@@ -162,6 +162,33 @@ describe.skipIf(!hasTmux)(gated(hasTmux, 'interactive terminal through tmux', 't
       expect(ifaces).toEqual(['lo']);
     } finally {
       s.kill();
+    }
+  });
+
+  test('nsrun exec into a named sandbox gets a terminal of its own too: Ctrl-C, exit status', async () => {
+    const name = `tty-${ID}`;
+    const target = spawn(process.execPath, [NSRUN, '--name', name, '--pid', '--uts', '--hostname', 'joined', '--', 'sleep', '1000'], { stdio: 'ignore' });
+    try {
+      await waitUntil(() => spawnSync(process.execPath, [NSRUN, 'ps']).stdout.toString().includes(name) || undefined, 'the named sandbox', 5000);
+      const s = await hostShell();
+      try {
+        s.type(`${BOX_PS1} ./bin/nsrun.js exec ${name} -- /bin/sh`);
+        await s.waitFor(BOX);
+        expect(await run(s, 'hostname', BOX)).toBe('joined');
+        expect(await run(s, 'tty', BOX)).toMatch(/^\/dev\/pts\/\d+$/);
+        s.type('sleep 30');
+        await foregroundSleep(s);
+        s.key('C-c');
+        expect(await run(s, 'echo alive', BOX)).toBe('alive');
+        s.type('exit 4');
+        await s.waitFor(HOST);
+        expect(await lastStatus(s)).toBe(4);
+        await expectSaneTerminal(s);
+      } finally {
+        s.kill();
+      }
+    } finally {
+      target.kill('SIGKILL');
     }
   });
 
