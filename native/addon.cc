@@ -118,6 +118,7 @@ Napi::Value SpawnJs(const Napi::CallbackInfo& info) {
     st.op = (int32_t)GetInt(o, "op", 0);
     st.n1 = GetInt(o, "n1", 0);
     st.n2 = GetInt(o, "n2", 0);
+    st.optional = (int32_t)GetInt(o, "optional", 0);
     st.s1 = KeepString(s.get(), o.Get("s1"), "step.s1");
     st.s2 = KeepString(s.get(), o.Get("s2"), "step.s2");
     st.s3 = KeepString(s.get(), o.Get("s3"), "step.s3");

@@ -13,7 +13,12 @@
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/mount.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/statvfs.h>
+#include <linux/mount.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <termios.h>
@@ -174,6 +179,121 @@ __attribute__((noinline)) [[noreturn]] void fork_rest(const Plan* plan, int i) n
   die(0);
 }
 
+// Statfs flags that a remount must repeat: in a user namespace they are locked (EPERM otherwise).
+long remount_ro(const char* path) noexcept {
+  struct statfs st;
+  long r = sys(SYS_statfs, path, &st);
+  if (failed(r)) return r;
+  unsigned long keep = 0;
+  const unsigned long kept[] = {ST_NOSUID, ST_NODEV, ST_NOEXEC, ST_NOATIME, ST_NODIRATIME, ST_RELATIME};
+  for (unsigned long f : kept) {
+    if (st.f_flags & f) keep |= f;  // ST_* and MS_* have the same values for these
+  }
+  return sys(SYS_mount, nullptr, path, nullptr, MS_BIND | MS_REMOUNT | MS_RDONLY | keep, nullptr);
+}
+
+long pivot_into(const char* root) noexcept {
+  long r = sys(SYS_chdir, root);
+  if (failed(r)) return r;
+  // pivot_root(".", "."): the old root ends up mounted on top of the new one, then goes away.
+  r = sys(SYS_pivot_root, ".", ".");
+  if (failed(r)) return r;
+  r = sys(SYS_umount2, ".", MNT_DETACH);
+  if (failed(r)) return r;
+  return sys(SYS_chdir, "/");
+}
+
+// mkdir -p for the directories above path (0755); existing ones are fine.
+long make_parents(const char* path) noexcept {
+  char buf[PATH_MAX];
+  size_t n = cstrlen(path);
+  if (n >= sizeof(buf)) return -ENAMETOOLONG;
+  for (size_t i = 0; i <= n; i++) buf[i] = path[i];
+  for (size_t i = 1; i < n; i++) {
+    if (buf[i] != '/') continue;
+    buf[i] = '\0';
+    long r = sys(SYS_mkdirat, AT_FDCWD, buf, 0755);
+    buf[i] = '/';
+    if (failed(r) && r != -EEXIST) return r;
+  }
+  return 0;
+}
+
+long make_dir(const char* path, long mode) noexcept {
+  long r = make_parents(path);
+  if (failed(r) && r != -EROFS) return r;  // a read-only root may well have them already
+  r = sys(SYS_mkdirat, AT_FDCWD, path, mode);
+  if (r == -EEXIST) {
+    // it must be a real directory: not a file, and not a symlink to somewhere else
+    long fd = sys(SYS_openat, AT_FDCWD, path, O_PATH | O_NOFOLLOW | O_DIRECTORY | O_CLOEXEC, 0);
+    if (failed(fd)) return fd;
+    sys(SYS_close, fd);
+    return 0;
+  }
+  return r;
+}
+
+long make_file(const char* path, long mode) noexcept {
+  long p = make_parents(path);
+  if (failed(p) && p != -EROFS) return p;
+  long fd = sys(SYS_openat, AT_FDCWD, path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, mode);
+  if (fd == -EROFS || fd == -EACCES) {
+    // read-only root or no write access: fine if the file is already there
+    long e = sys(SYS_openat, AT_FDCWD, path, O_PATH | O_NOFOLLOW | O_CLOEXEC, 0);
+    if (failed(e)) return fd;
+    struct stat st;
+    long r = sys(SYS_fstat, e, &st);
+    sys(SYS_close, e);
+    if (failed(r)) return r;
+    return S_ISDIR(st.st_mode) ? -EISDIR : 0;
+  }
+  if (failed(fd)) return fd;
+  sys(SYS_close, fd);
+  return 0;
+}
+
+// "/proc/self/fd/<fd>" into buf, without allocation or stdio.
+void fd_path(char* buf, long fd) noexcept {
+  const char prefix[] = "/proc/self/fd/";
+  size_t n = 0;
+  for (; prefix[n]; n++) buf[n] = prefix[n];
+  char digits[24];
+  size_t k = 0;
+  do {
+    digits[k++] = (char)('0' + fd % 10);
+    fd /= 10;
+  } while (fd > 0);
+  while (k > 0) buf[n++] = digits[--k];
+  buf[n] = '\0';
+}
+
+long mount_at(const Step& s) noexcept {
+  long fd = sys(SYS_openat, AT_FDCWD, s.s2, O_PATH | O_NOFOLLOW | O_DIRECTORY | O_CLOEXEC, 0);
+  if (failed(fd)) return fd;
+  char target[48];
+  fd_path(target, fd);
+  unsigned long flags = (unsigned long)(uint32_t)s.n1 | ((unsigned long)(uint32_t)s.n2 << 32);
+  long r = sys(SYS_mount, s.s1, target, s.s3, flags, s.s4);
+  sys(SYS_close, fd);
+  return r;
+}
+
+long reopen(const char* path, long target) noexcept {
+  long fd = sys(SYS_openat, AT_FDCWD, path, O_PATH | O_DIRECTORY | O_CLOEXEC, 0);
+  if (failed(fd)) return fd;
+  long r = sys(SYS_dup3, fd, target, O_CLOEXEC);
+  sys(SYS_close, fd);
+  return r;
+}
+
+long check_cwd() noexcept {
+  char buf[PATH_MAX];
+  long r = sys(SYS_getcwd, buf, sizeof(buf));
+  if (failed(r)) return r;
+  // the kernel prefixes "(unreachable)" when the cwd is outside the root
+  return buf[0] == '/' ? 0 : -EXDEV;
+}
+
 long write_file(const char* path, const char* content) noexcept {
   long fd = sys(SYS_openat, AT_FDCWD, path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0);
   if (failed(fd)) return fd;
@@ -221,7 +341,7 @@ void run_steps(const Plan* plan, int first) noexcept {
       case OP_MOUNT: {
         unsigned long flags = (unsigned long)(uint32_t)s.n1 | ((unsigned long)(uint32_t)s.n2 << 32);
         r = sys(SYS_mount, s.s1, s.s2, s.s3, flags, s.s4);
-        if (failed(r)) fail(plan, i, "mount", r);
+        if (failed(r) && !(s.optional && r == -ENOENT)) fail(plan, i, "mount", r);
         break;
       }
       case OP_LOOPBACK_UP:
@@ -305,6 +425,58 @@ void run_steps(const Plan* plan, int first) noexcept {
       case OP_WRITE_FILE:
         r = write_file(s.s1, s.s2);
         if (failed(r)) fail(plan, i, "write", r);
+        break;
+      case OP_PIVOT_ROOT:
+        r = pivot_into(s.s1);
+        if (failed(r)) fail(plan, i, "pivot_root", r);
+        break;
+      case OP_OPEN_TREE: {
+        unsigned long flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (s.n2 ? AT_RECURSIVE : 0);
+        r = sys(SYS_open_tree, AT_FDCWD, s.s1, flags);
+        if (failed(r)) fail(plan, i, "open_tree", r);
+        ((Plan*)plan)->slots[s.n1] = (int32_t)r;
+        break;
+      }
+      case OP_MOVE_MOUNT: {
+        int fd = plan->slots[s.n1];
+        r = sys(SYS_move_mount, fd, "", AT_FDCWD, s.s1, MOVE_MOUNT_F_EMPTY_PATH);
+        if (failed(r)) fail(plan, i, "move_mount", r);
+        sys(SYS_close, fd);
+        break;
+      }
+      case OP_MKDIR:
+        r = make_dir(s.s1, s.n1);
+        if (failed(r)) fail(plan, i, "mkdir", r);
+        break;
+      case OP_MKFILE:
+        r = make_file(s.s1, s.n1);
+        if (failed(r)) fail(plan, i, "open", r);
+        break;
+      case OP_SYMLINK:
+        r = sys(SYS_symlinkat, s.s1, AT_FDCWD, s.s2);
+        if (failed(r) && r != -EEXIST) fail(plan, i, "symlink", r);
+        break;
+      case OP_REMOUNT_RO:
+        r = remount_ro(s.s1);
+        if (failed(r) && !(s.optional && r == -ENOENT)) fail(plan, i, "mount", r);
+        break;
+      case OP_CHECK_DIR: {
+        long fd = sys(SYS_openat, AT_FDCWD, s.s1, O_PATH | O_NOFOLLOW | O_DIRECTORY | O_CLOEXEC, 0);
+        if (failed(fd)) fail(plan, i, "open", fd);
+        sys(SYS_close, fd);
+        break;
+      }
+      case OP_REOPEN:
+        r = reopen(s.s1, s.n1);
+        if (failed(r)) fail(plan, i, "open", r);
+        break;
+      case OP_MOUNT_AT:
+        r = mount_at(s);
+        if (failed(r)) fail(plan, i, "mount", r);
+        break;
+      case OP_CHECK_CWD:
+        r = check_cwd();
+        if (failed(r)) fail(plan, i, "getcwd", r);
         break;
       case OP_EXEC: {
         uint64_t empty = 0;

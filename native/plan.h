@@ -33,7 +33,23 @@ enum Op : int32_t {
   OP_FCHROOT = 22,      // n1 = directory fd: fchdir + chroot(".")
   OP_FCHDIR = 23,       // n1 = directory fd
   OP_WRITE_FILE = 24,   // s1 = path, s2 = content (e.g. "0" into a cgroup.procs: join it)
+  // root filesystems (nsrun run --rootfs)
+  OP_PIVOT_ROOT = 25,   // s1 = new root (a mount point): pivot_root, detach the old root, chdir /
+  OP_OPEN_TREE = 26,    // s1 = path, n1 = slot, n2 = 1 for recursive: a detached copy of a mount
+                        // taken before pivot_root, attached after it with OP_MOVE_MOUNT
+  OP_MOVE_MOUNT = 27,   // n1 = slot, s1 = target
+  OP_MKDIR = 28,        // s1 = path, n1 = mode: an existing directory is fine, anything else fails
+  OP_MKFILE = 29,       // s1 = path, n1 = mode: an existing file is fine, a directory fails
+  OP_SYMLINK = 30,      // s1 = link target, s2 = link path
+  OP_REMOUNT_RO = 31,   // s1 = mount point: read-only, keeping its locked flags (user namespaces)
+  OP_CHECK_DIR = 32,    // s1 = path: must be a directory, not a symlink
+  OP_CHECK_CWD = 33,    // the working directory must be inside the root
+  OP_REOPEN = 34,       // s1 = directory, n1 = fd number: open it here (this mount namespace) as n1
+  OP_MOUNT_AT = 35,     // as OP_MOUNT, but the target directory is opened first (no symlink
+                        // followed in its last component) and mounted on through /proc/self/fd
 };
+
+constexpr int kSlots = 64;
 
 struct Step {
   int32_t op;
@@ -45,6 +61,7 @@ struct Step {
   const char* s4;
   const uint32_t* ids;
   int32_t nids;
+  int32_t optional;  // mount steps: a missing path (ENOENT) is skipped, not an error
 };
 
 struct Plan {
@@ -57,6 +74,8 @@ struct Plan {
   int sync_fd;            // child's end of the sync pipe (read), -1 when there is no await-go
   int parent_err_fd;      // the parent's ends, closed first thing in the child
   int parent_sync_fd;
+  // fds the child opens for later steps (OP_OPEN_TREE); written by the child only
+  int32_t slots[kSlots];
 };
 
 }  // namespace nsrun

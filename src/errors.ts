@@ -177,6 +177,13 @@ const HINTS: Record<string, Hint> = {
   'exec EACCES': () => 'the file is not executable, is a directory, or sits on a noexec mount',
   'exec ENOEXEC': () => 'the file is not a binary this kernel can run, and has no #! line',
   'exec E2BIG': () => 'the arguments and environment exceed the kernel limit (getconf ARG_MAX)',
+  'mount-point EROFS': () => 'the rootfs is read-only: create the directory in it beforehand, or add --overlay for a writable layer',
+  'mount-point EACCES': () => 'the rootfs is not writable by you: create the directory in it beforehand, or add --overlay',
+  'mount-point ENOTDIR': () => 'the target exists and is not a directory (a file, or a symlink, which is refused): a directory is bound onto a directory',
+  'mount-point EISDIR': () => 'the target is a directory but the source is a file: a file is bound onto a file',
+  'pivot-root EINVAL': () => 'the new root must be a mount point on a different filesystem from the old one (not an initramfs)',
+  'overlay EINVAL': () => 'the kernel refused the overlay (see dmesg): the rootfs filesystem may not support being an overlay lower layer',
+  'check-cwd EXDEV': () => 'the working directory is outside the new root',
   'pty ENOENT': () => 'no /dev/ptmx: run without a terminal (redirect stdin) or provide /dev/ptmx',
   '* EMFILE': () => 'too many open files: raise ulimit -n',
 };

@@ -16,6 +16,11 @@ export type StdioMode =
   /** A new pseudo-terminal for the sandbox, relayed to nsrun's terminal in raw mode. */
   | 'pty';
 
+/** A mount into the sandbox's root filesystem (needs rootfs). */
+export type MountSpec =
+  | { type: 'bind'; source: string; target: string; readOnly?: boolean }
+  | { type: 'tmpfs'; target: string; size?: string };
+
 export interface SandboxOptions {
   /** The command and its arguments; command[0] is looked up in the sandbox's PATH. */
   command: string[];
@@ -47,6 +52,14 @@ export interface SandboxOptions {
   asPid1?: boolean;
   /** How stdio reaches the command; 'auto' (the CLI's default) picks 'pty' when stdin and stdout are terminals. */
   stdio?: StdioMode | 'auto';
+  /** Run in this root filesystem (pivot_root), with /proc, a minimal /dev, /sys, /tmp. */
+  rootfs?: string;
+  /** Extra mounts inside the rootfs, in order. */
+  mounts?: MountSpec[];
+  /** Make the new root read-only. */
+  readOnly?: boolean;
+  /** A writable tmpfs layer over the rootfs, discarded at exit (the rootfs is never modified). */
+  overlay?: boolean;
   /** Register the sandbox under this name (nsrun ps/exec/inspect/kill NAME). */
   name?: string;
   /** The environment the command inherits unless clearEnv (defaults to process.env). */

@@ -12,6 +12,7 @@ import { SIGCONT } from './linux';
 import { initFd as sealedInitFd, native, type ExitInfo, type NativeFailure } from './native/binding';
 import type { SandboxOptions } from './options';
 import { gatherHostFacts, type HostFacts } from './parent/host';
+import { probeRootfs } from './parent/rootfs';
 import { writeIdMapsFromParent } from './parent/idmap';
 import { prepareJoin, type ExecOptions } from './parent/join';
 import * as registry from './parent/registry';
@@ -273,7 +274,13 @@ export async function spawnPlan(plan: Plan, facts: HostFacts, extras: SpawnExtra
   let ptySock: [number, number] | undefined;
   let pipes: [number, number][] | undefined;
   let initFd = -1;
+  let rootfsFd: number | undefined;
   try {
+    if (plan.rootfs?.overlay) {
+      // the overlay's lower layer, reached through /proc/self/fd once a tmpfs covers its path
+      rootfsFd = fs.openSync(plan.rootfs.root, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+      childFds.push(rootfsFd);
+    }
     if (plan.init) {
       initFd = sealedInitFd();
       control = fdPair(n.pipe(), 'pipe');
@@ -305,6 +312,7 @@ export async function spawnPlan(plan: Plan, facts: HostFacts, extras: SpawnExtra
     ptySocket: ptySock?.[1],
     stdio: pipes ? [pipes[0][0], pipes[1][1], pipes[2][1]] : undefined,
     winsize: extras.winsize,
+    rootfsFd,
   });
   const h = n.spawn(wire);
   // The child has its own copy of the fd table: the parent's copies of its ends go now.
@@ -393,7 +401,8 @@ export async function spawnPlan(plan: Plan, facts: HostFacts, extras: SpawnExtra
 /** Create a sandbox and start the command in it. Resolves once the command is running. */
 export async function spawn(options: SandboxOptions, extras: SpawnExtras = {}): Promise<Sandbox> {
   const facts = extras.facts ?? gatherHostFacts();
-  return startPlan(buildPlan(options, facts), facts, options.name, extras);
+  const probe = probeRootfs(options);
+  return startPlan(buildPlan(options, facts, probe), facts, options.name, extras);
 }
 
 /** Start a built plan, registered under `name` when one is given. */

@@ -42,7 +42,7 @@ type Sub = {
 };
 
 const SUBCOMMANDS: Record<string, Sub> = {
-  run: { builder: (y) => runBuilder(y).usage(`nsrun [run] [options] -- COMMAND [ARG...]\n\nRun COMMAND in new Linux namespaces.\n\n${COMMANDS}`), handler: runHandler, positional: true, haltAtWord: true },
+  run: { builder: (y) => runBuilder(y).usage(`nsrun [run] [options] -- COMMAND [ARG...]\n\nRun COMMAND in new Linux namespaces.\n\n${COMMANDS}`), handler: (a, raw) => runHandler(a, raw as string[]), positional: true, haltAtWord: true },
   exec: { builder: execBuilder, handler: (a, p) => execHandler(a, p as never), positional: true },
   ps: { builder: psBuilder, handler: psHandler, positional: false },
   inspect: { builder: inspectBuilder, handler: inspectHandler, positional: true },
@@ -54,8 +54,12 @@ export async function main(args: string[]): Promise<number> {
   const sub = explicit ? args[0] : 'run';
   let rest = explicit ? args.slice(1) : args;
   try {
-    let paths: unknown;
-    if (sub === 'exec') ({ args: rest, paths } = extractNamespacePaths(splitExecCommand(rest)));
+    let extra: unknown = rest;
+    if (sub === 'exec') {
+      let paths;
+      ({ args: rest, paths } = extractNamespacePaths(splitExecCommand(rest)));
+      extra = paths;
+    }
     const spec = SUBCOMMANDS[sub];
     let parser = yargs(rest)
       .scriptName(sub === 'run' ? 'nsrun' : `nsrun ${sub}`)
@@ -74,7 +78,7 @@ export async function main(args: string[]): Promise<number> {
     if (argv.help || argv.version) return 0; // yargs printed them
     const words = [...argv._, ...(argv['--'] ?? [])];
     if (!spec.positional && words.length) throw usageError(String(words[0]), 'unexpected argument', `see nsrun ${sub} --help`);
-    return await spec.handler(argv, paths);
+    return await spec.handler(argv, extra);
   } catch (e) {
     writeErr(formatError(e));
     return isNsrunError(e) ? e.exitCode : 125;

@@ -3,7 +3,7 @@
 import * as fs from 'node:fs';
 import { usageError } from '../errors';
 import { NAMESPACE_FLAGS, type NamespaceType } from '../linux';
-import type { IdRange, SandboxOptions } from '../options';
+import type { IdRange, MountSpec, SandboxOptions } from '../options';
 import { MAX_ID } from '../plan/validate';
 
 export type ParsedArgs = Record<string, unknown> & { _: (string | number)[]; '--'?: (string | number)[] };
@@ -71,7 +71,39 @@ export function commandOf(argv: ParsedArgs): string[] {
   return words.map(String);
 }
 
-export function optionsFromArgv(argv: ParsedArgs): SandboxOptions {
+/** SRC[:DST] for --bind/--ro-bind (DST defaults to SRC). */
+export function parseBind(text: string, readOnly: boolean): MountSpec {
+  const flag = readOnly ? '--ro-bind' : '--bind';
+  if (text === '') throw usageError(flag, 'needs SRC[:DST]');
+  const i = text.indexOf(':');
+  const source = i < 0 ? text : text.slice(0, i);
+  const target = i < 0 ? text : text.slice(i + 1);
+  if (source === '' || target === '') throw usageError(flag, `'${text}' is not SRC[:DST]`);
+  return { type: 'bind', source, target, readOnly };
+}
+
+/** DST[:size=N] for --tmpfs. */
+export function parseTmpfs(text: string): MountSpec {
+  const m = /^([^:]+)(?::size=(.*))?$/.exec(text);
+  if (!m) throw usageError('--tmpfs', `'${text}' is not DST[:size=N]`);
+  return m[2] === undefined ? { type: 'tmpfs', target: m[1] } : { type: 'tmpfs', target: m[1], size: m[2] };
+}
+
+/** --bind, --ro-bind and --tmpfs in the order given: a later mount may go inside an earlier one. */
+export function mountsInOrder(rawArgs: string[]): MountSpec[] {
+  const out: MountSpec[] = [];
+  for (let i = 0; i < rawArgs.length; i++) {
+    const a = rawArgs[i];
+    if (a === '--') break;
+    const m = /^--(bind|ro-bind|tmpfs)(?:=(.*))?$/.exec(a);
+    if (!m) continue;
+    const value = m[2] ?? rawArgs[++i] ?? '';
+    out.push(m[1] === 'tmpfs' ? parseTmpfs(value) : parseBind(value, m[1] === 'ro-bind'));
+  }
+  return out;
+}
+
+export function optionsFromArgv(argv: ParsedArgs, rawArgs: string[] = []): SandboxOptions {
   const namespaces: NamespaceType[] = NAMESPACE_FLAGS.filter((f) => argv[f.long] === true).map((f) => f.type);
   const opts: SandboxOptions = { command: commandOf(argv), namespaces };
   if (argv.all) opts.all = true;
@@ -100,5 +132,11 @@ export function optionsFromArgv(argv: ParsedArgs): SandboxOptions {
   if (argv['as-pid-1']) opts.asPid1 = true;
   const name = single(argv, 'name', '--name');
   if (name !== undefined) opts.name = name;
+  const rootfs = single(argv, 'rootfs', '--rootfs');
+  if (rootfs !== undefined) opts.rootfs = rootfs;
+  const mounts = mountsInOrder(rawArgs);
+  if (mounts.length) opts.mounts = mounts;
+  if (argv['read-only']) opts.readOnly = true;
+  if (argv.overlay) opts.overlay = true;
   return opts;
 }

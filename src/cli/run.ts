@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import type { Argv } from 'yargs';
 import { NAMESPACE_FLAGS, NAMESPACE_ISOLATES } from '../linux';
 import { gatherHostFacts } from '../parent/host';
+import { probeRootfs } from '../parent/rootfs';
 import { buildPlan } from '../plan/build';
 import { explainPlan } from '../plan/explain';
 import { startPlan } from '../sandbox';
@@ -24,6 +25,12 @@ export function runBuilder(y: Argv): Argv {
     .option('uid', { type: 'string', requiresArg: true, group: 'User namespace and IDs:', describe: 'run the command as this uid inside' })
     .option('gid', { type: 'string', requiresArg: true, group: 'User namespace and IDs:', describe: 'run the command as this gid inside' })
     .option('groups', { type: 'string', requiresArg: true, group: 'User namespace and IDs:', describe: 'supplementary groups inside, comma-separated' })
+    .option('rootfs', { type: 'string', requiresArg: true, group: 'Root filesystem:', describe: 'pivot_root into DIR, with /proc, a minimal /dev, /sys (with --net) and /tmp' })
+    .option('bind', { type: 'string', requiresArg: true, group: 'Root filesystem:', describe: 'bind-mount host SRC on DST inside: SRC[:DST] (repeatable)' })
+    .option('ro-bind', { type: 'string', requiresArg: true, group: 'Root filesystem:', describe: 'the same, read-only' })
+    .option('tmpfs', { type: 'string', requiresArg: true, group: 'Root filesystem:', describe: 'a tmpfs on DST inside: DST[:size=N] (repeatable)' })
+    .option('read-only', { type: 'boolean', group: 'Root filesystem:', describe: 'make the new root read-only' })
+    .option('overlay', { type: 'boolean', group: 'Root filesystem:', describe: 'a writable tmpfs layer over the rootfs, discarded at exit (the rootfs is never modified)' })
     .option('chdir', { alias: 'w', type: 'string', requiresArg: true, group: 'Process:', describe: 'working directory inside (absolute)' })
     .option('env', { alias: 'e', type: 'string', requiresArg: true, group: 'Process:', describe: 'set KEY=VALUE in the environment (repeatable)' })
     .option('clear-env', { type: 'boolean', group: 'Process:', describe: 'start from an empty environment' })
@@ -38,10 +45,10 @@ function writeErr(lines: string[]): void {
   fs.writeSync(2, lines.map((l) => `${l}\n`).join(''));
 }
 
-export async function runHandler(argv: ParsedArgs): Promise<number> {
-  const opts = optionsFromArgv(argv);
+export async function runHandler(argv: ParsedArgs, rawArgs: string[] = []): Promise<number> {
+  const opts = optionsFromArgv(argv, rawArgs);
   const facts = gatherHostFacts();
-  const plan = buildPlan({ ...opts, stdio: 'auto' }, facts);
+  const plan = buildPlan({ ...opts, stdio: 'auto' }, facts, probeRootfs(opts));
   if (argv.explain) writeErr(explainPlan(plan));
 
   return supervise(plan, (extras) => startPlan(plan, facts, opts.name, extras));

@@ -28,6 +28,17 @@ export const OP = {
   FCHROOT: 22,
   FCHDIR: 23,
   WRITE_FILE: 24,
+  PIVOT_ROOT: 25,
+  OPEN_TREE: 26,
+  MOVE_MOUNT: 27,
+  MKDIR: 28,
+  MKFILE: 29,
+  SYMLINK: 30,
+  REMOUNT_RO: 31,
+  CHECK_DIR: 32,
+  CHECK_CWD: 33,
+  REOPEN: 34,
+  MOUNT_AT: 35,
 } as const;
 
 export interface WireStep {
@@ -39,6 +50,8 @@ export interface WireStep {
   s3?: string;
   s4?: string;
   ids?: number[];
+  /** mount steps: skip a missing path instead of failing */
+  optional?: number;
 }
 
 export interface WirePlan {

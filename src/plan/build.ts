@@ -3,6 +3,8 @@ import { usageError } from '../errors';
 import { NAMESPACE_TYPES, type NamespaceType } from '../linux';
 import type { IdRange, SandboxOptions } from '../options';
 import type { HostFacts, SubIdRange } from '../parent/host';
+import type { RootfsProbe } from '../parent/rootfs';
+import { rootfsSteps } from './rootfs';
 import type { IdMaps, Plan, Step } from './types';
 import { checkRanges, covered, validateOptions } from './validate';
 
@@ -68,8 +70,9 @@ export function relayedTerminals(stdio: Plan['stdio'], facts: HostFacts): [boole
   return [facts.stdinTty, facts.stdoutTty, facts.stderrTty];
 }
 
-export function buildPlan(opts: SandboxOptions, facts: HostFacts): Plan {
+export function buildPlan(opts: SandboxOptions, facts: HostFacts, probe?: RootfsProbe): Plan {
   validateOptions(opts, facts);
+  if (opts.rootfs !== undefined && !probe) throw new Error('buildPlan: a rootfs needs its probe (probeRootfs)');
   const rootless = facts.euid !== 0;
   const requested = new Set<NamespaceType>(opts.all ? facts.supported : opts.namespaces ?? []);
   const implied: Plan['implied'] = {};
@@ -82,6 +85,10 @@ export function buildPlan(opts: SandboxOptions, facts: HostFacts): Plan {
   if (!requested.has('user') && rootless && requested.size > 0) {
     requested.add('user');
     implied.user = `you are not root (uid ${facts.euid}): an unprivileged process can only create namespaces inside a user namespace it owns`;
+  }
+  if (opts.rootfs !== undefined && !requested.has('mnt')) {
+    requested.add('mnt');
+    implied.mnt = 'a root filesystem of its own needs its own mount table';
   }
   if (requested.has('pid') && !requested.has('mnt')) {
     requested.add('mnt');
@@ -115,11 +122,13 @@ export function buildPlan(opts: SandboxOptions, facts: HostFacts): Plan {
   if (idMaps) steps.push({ kind: 'await-id-maps' });
   if (has('time')) steps.push({ kind: 'unshare-time' });
   if (has('mnt')) steps.push({ kind: 'make-private' });
-  if (has('pid')) steps.push({ kind: 'mount-proc' });
+  const rootfs = probe ? rootfsSteps(opts, { probe, pidns: has('pid'), netns: has('net'), userns: has('user') }) : undefined;
+  if (rootfs) steps.push(...rootfs.before, ...rootfs.after);
+  else if (has('pid')) steps.push({ kind: 'mount-proc' });
   if (opts.hostname !== undefined) steps.push({ kind: 'sethostname', hostname: opts.hostname });
   if (has('net')) steps.push({ kind: 'loopback-up' });
   if (stdio === 'pty') {
-    if (has('mnt')) steps.push({ kind: 'mount-devpts' });
+    if (has('mnt') && !rootfs) steps.push({ kind: 'mount-devpts' });
     steps.push({ kind: 'pty', ptmx: has('mnt') ? '/dev/pts/ptmx' : '/dev/ptmx' });
   } else {
     steps.push({ kind: 'setsid' });
@@ -131,6 +140,8 @@ export function buildPlan(opts: SandboxOptions, facts: HostFacts): Plan {
   if (opts.uid !== undefined || opts.gid !== undefined || opts.groups !== undefined)
     steps.push({ kind: 'identity', uid: opts.uid, gid: opts.gid, groups: opts.groups });
   if (opts.cwd !== undefined) steps.push({ kind: 'chdir', dir: opts.cwd });
+  // inside a new root the cwd must be inside it (CVE-2024-21626: a cwd reached through a leaked fd)
+  if (rootfs) steps.push({ kind: 'check-cwd' });
   steps.push({ kind: 'die-with-parent' });
   steps.push({ kind: 'exec', viaInit: init });
 
@@ -146,6 +157,7 @@ export function buildPlan(opts: SandboxOptions, facts: HostFacts): Plan {
     namespaces,
     implied,
     idMaps,
+    rootfs: probe ? { root: probe.root, overlay: !!opts.overlay, readOnly: !!opts.readOnly } : undefined,
     steps,
     init,
     stdio,

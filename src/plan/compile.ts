@@ -1,6 +1,7 @@
 // Plan -> the wire form the native child executes (numbers and strings only), plus, for each
 // wire step, the step name and object that an error report at that index is about.
-import { CLONE_FLAG, CLONE_NEWTIME, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_REC } from '../linux';
+import { CLONE_FLAG, CLONE_NEWTIME, MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_REC } from '../linux';
+import { ROOTFS_FD_TOKEN } from './rootfs';
 import { OP, type WirePlan, type WireStep } from '../native/binding';
 import type { Plan, Step } from './types';
 
@@ -15,6 +16,8 @@ export interface RuntimeFds {
   /** Child ends of the stdio pipes (stdio 'pipe'). */
   stdio?: [number, number, number];
   winsize?: { rows: number; cols: number };
+  /** The rootfs directory, opened before the clone (overlay lowerdir). */
+  rootfsFd?: number;
 }
 
 export interface StepMeta {
@@ -47,7 +50,7 @@ export function compilePlan(plan: Plan, fds: RuntimeFds): Compiled {
   const meta: StepMeta[] = [];
   const emit = (s: Step, w: WireStep, object?: string) => {
     steps.push(w);
-    meta.push({ step: s.kind, object });
+    meta.push({ step: 'name' in s ? s.name : s.kind, object });
   };
   for (const s of plan.steps) {
     switch (s.kind) {
@@ -104,6 +107,38 @@ export function compilePlan(plan: Plan, fds: RuntimeFds): Compiled {
         break;
       case 'die-with-parent':
         emit(s, { op: OP.PDEATHSIG, n1: 9 });
+        break;
+      case 'bind-rootfs':
+        emit(s, { op: OP.MOUNT, s1: s.root, s2: s.root, n1: MS_BIND | MS_REC }, s.root);
+        break;
+      case 'reopen-rootfs':
+        emit(s, { op: OP.REOPEN, s1: s.root, n1: fds.rootfsFd ?? -1 }, s.root);
+        break;
+      case 'capture':
+        emit(s, { op: OP.OPEN_TREE, s1: s.source, n1: s.slot, n2: s.recursive ? 1 : 0 }, s.source);
+        break;
+      case 'pivot-root':
+        emit(s, { op: OP.PIVOT_ROOT, s1: s.newRoot }, s.newRoot);
+        break;
+      case 'mount': {
+        const data = s.data?.replace(ROOTFS_FD_TOKEN, String(fds.rootfsFd ?? -1));
+        emit(s, { op: s.noFollow ? OP.MOUNT_AT : OP.MOUNT, s1: s.source, s2: s.target, s3: s.fstype, n1: s.flags, s4: data, optional: s.optional ? 1 : 0 }, s.target);
+        break;
+      }
+      case 'mount-point':
+        emit(s, { op: s.type === 'dir' ? OP.MKDIR : OP.MKFILE, s1: s.path, n1: s.mode }, s.path);
+        break;
+      case 'symlink':
+        emit(s, { op: OP.SYMLINK, s1: s.target, s2: s.path }, s.path);
+        break;
+      case 'attach':
+        emit(s, { op: OP.MOVE_MOUNT, n1: s.slot, s1: s.target }, `${s.source} on ${s.target}`);
+        break;
+      case 'remount-ro':
+        emit(s, { op: OP.REMOUNT_RO, s1: s.path, optional: s.optional ? 1 : 0 }, s.path);
+        break;
+      case 'check-cwd':
+        emit(s, { op: OP.CHECK_CWD });
         break;
       case 'join-cgroup':
         emit(s, { op: OP.WRITE_FILE, s1: s.file, s2: '0' }, s.file);

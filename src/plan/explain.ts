@@ -1,7 +1,8 @@
 // --explain: the plan, one step per line, in words a workshop can follow.
-import { CLONE_FLAG_NAME, NAMESPACE_ISOLATES } from '../linux';
+import { CLONE_FLAG_NAME, MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_RDONLY, MS_REC, NAMESPACE_ISOLATES } from '../linux';
 import type { IdRange } from '../options';
 import { DEVPTS_OPTIONS } from './compile';
+import { ROOTFS_FD_TOKEN } from './rootfs';
 import type { Plan, Step } from './types';
 
 export function mapText(ranges: IdRange[]): string {
@@ -23,8 +24,38 @@ function quoteArgv(argv: string[]): string {
   return argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
 }
 
+const FLAG_NAMES: [number, string][] = [
+  [MS_RDONLY, 'ro'], [MS_NOSUID, 'nosuid'], [MS_NODEV, 'nodev'], [MS_NOEXEC, 'noexec'], [MS_BIND, 'bind'], [MS_REC, 'rec'],
+];
+
+export function mountFlags(flags: number, data?: string): string {
+  const names = FLAG_NAMES.filter(([f]) => flags & f).map(([, n]) => n);
+  if (data) names.push(data);
+  return names.join(',') || 'defaults';
+}
+
 function describeStep(s: Step, plan: Plan): string | undefined {
   switch (s.kind) {
+    case 'bind-rootfs':
+      return `mount --rbind ${s.root} ${s.root}: pivot_root needs the new root to be a mount point`;
+    case 'reopen-rootfs':
+      return `open ${s.root} in the new mount namespace: the overlay's lower layer`;
+    case 'capture':
+      return `open_tree(${s.source}${s.recursive ? ', recursive' : ''}): keep a detached copy to attach inside the new root`;
+    case 'pivot-root':
+      return `pivot_root(${s.newRoot}), then detach the old root: the host's files are unreachable from here on`;
+    case 'mount':
+      return `mount ${s.fstype ? `-t ${s.fstype} ` : ''}${s.source} on ${s.target} (${mountFlags(s.flags, s.data?.replace(ROOTFS_FD_TOKEN, 'N'))})${s.optional ? ', if it exists' : ''}`;
+    case 'mount-point':
+      return `create ${s.type === 'dir' ? 'directory' : 'file'} ${s.path} if missing (a symlink is refused)`;
+    case 'symlink':
+      return `symlink ${s.path} -> ${s.target}`;
+    case 'attach':
+      return `move_mount: attach ${s.source} on ${s.target}`;
+    case 'remount-ro':
+      return `remount ${s.path} read-only (bind,remount,ro + its locked flags)${s.optional ? ', if it exists' : ''}`;
+    case 'check-cwd':
+      return 'check the working directory is inside the new root';
     case 'await-id-maps':
       return undefined; // shown with the id-map line
     case 'unshare-time':
@@ -119,7 +150,7 @@ export function explainPlan(plan: Plan): string[] {
   }
   for (const s of plan.steps) {
     const text = describeStep(s, plan);
-    if (text) steps.push([s.kind, text]);
+    if (text) steps.push(['name' in s ? s.name : s.kind, text]);
   }
   let n = 0;
   for (const [name, text] of steps) {

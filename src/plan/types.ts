@@ -31,6 +31,17 @@ export type Step =
   | { kind: 'chdir'; dir: string }
   | { kind: 'die-with-parent' }
   | { kind: 'exec'; viaInit: boolean }
+  // root filesystems (--rootfs); paths after pivot-root are inside the new root
+  | { kind: 'bind-rootfs'; root: string }
+  | { kind: 'capture'; source: string; slot: number; recursive: boolean }
+  | { kind: 'pivot-root'; newRoot: string }
+  | { kind: 'mount'; name: string; source: string; target: string; fstype?: string; flags: number; data?: string; optional?: boolean; noFollow?: boolean }
+  | { kind: 'reopen-rootfs'; root: string }
+  | { kind: 'mount-point'; path: string; type: 'dir' | 'file'; mode: number }
+  | { kind: 'symlink'; target: string; path: string }
+  | { kind: 'attach'; slot: number; source: string; target: string }
+  | { kind: 'remount-ro'; name: string; path: string; optional?: boolean }
+  | { kind: 'check-cwd' }
   // joining a running sandbox (nsrun exec)
   | { kind: 'join-cgroup'; file: string }
   | { kind: 'non-dumpable' }
@@ -49,6 +60,8 @@ export interface Plan {
   /** Why each namespace is there when the user did not ask for it directly. */
   implied: Partial<Record<NamespaceType, string>>;
   idMaps?: IdMaps;
+  /** The root filesystem (--rootfs), resolved. */
+  rootfs?: { root: string; overlay: boolean; readOnly: boolean };
   steps: Step[];
   /** nsrun-init runs as PID 1 (or as the subreaper without a PID namespace). */
   init: boolean;

@@ -12,6 +12,7 @@ export const HOST_NAME_MAX = 64;
 const OPTION_KEYS = new Set<string>([
   'command', 'namespaces', 'all', 'hostname', 'mapRootUser', 'mapUser', 'mapGroup', 'mapUsers',
   'mapGroups', 'uid', 'gid', 'groups', 'cwd', 'env', 'clearEnv', 'asPid1', 'stdio', 'baseEnv', 'name',
+  'rootfs', 'mounts', 'readOnly', 'overlay',
 ]);
 
 function checkString(value: string, what: string): void {
@@ -105,6 +106,35 @@ export function validateOptions(opts: SandboxOptions, facts: HostFacts): void {
     checkString(v, `--env ${k}`);
   }
   if (opts.name !== undefined) checkName(opts.name);
+  validateMounts(opts);
   if (opts.stdio !== undefined && !['inherit', 'pipe', 'pty', 'auto'].includes(opts.stdio))
     throw usageError('stdio', `'${opts.stdio}' is not one of inherit, pipe, pty, auto`);
+}
+
+/** A mount target inside the rootfs: absolute, no `..`, not the root itself. */
+export function checkTarget(target: string, flag: string): void {
+  checkString(target, flag);
+  if (!target.startsWith('/')) throw usageError(flag, `target '${target}' is not an absolute path`);
+  if (target.split('/').includes('..')) throw usageError(flag, `target '${target}' contains '..': mount targets must stay inside the rootfs`);
+  if (target.replace(/\/+$/, '') === '') throw usageError(flag, 'the target cannot be / itself (use --rootfs)');
+}
+
+export const TMPFS_SIZE = /^(\d+[kmg]?|\d{1,3}%)$/i;
+
+function validateMounts(opts: SandboxOptions): void {
+  const flagOf = (m: NonNullable<SandboxOptions['mounts']>[number]) => (m.type === 'tmpfs' ? '--tmpfs' : m.readOnly ? '--ro-bind' : '--bind');
+  if (opts.rootfs === undefined) {
+    const first = opts.mounts?.[0];
+    if (first) throw usageError(flagOf(first), 'needs --rootfs', 'mounts go into the sandbox\'s own root filesystem: add --rootfs DIR');
+    if (opts.readOnly) throw usageError('--read-only', 'needs --rootfs');
+    if (opts.overlay) throw usageError('--overlay', 'needs --rootfs');
+    return;
+  }
+  if (opts.overlay && opts.readOnly) throw usageError('--overlay', 'cannot be combined with --read-only (the overlay exists to make the root writable)');
+  for (const m of opts.mounts ?? []) {
+    checkTarget(m.target, flagOf(m));
+    if (m.type === 'bind') checkString(m.source, flagOf(m));
+    if (m.type === 'tmpfs' && m.size !== undefined && !TMPFS_SIZE.test(m.size))
+      throw usageError('--tmpfs', `size '${m.size}' is not a number of bytes with an optional k, m or g, or a percentage of memory`);
+  }
 }
