@@ -156,3 +156,45 @@ describe('process and stdio', () => {
     expect(usage(() => plan({ hostnme: 'x' } as Partial<SandboxOptions>))).toBe('options: hostnme: unknown option');
   });
 });
+
+describe('rootfs', () => {
+  const probe = { root: '/srv/root', sources: { '/data': 'dir' as const, '/etc/hosts': 'file' as const } };
+  const rplan = (o: Partial<SandboxOptions>) => buildPlan({ command: ['sh'], stdio: 'inherit', rootfs: '/srv/root', ...o }, rootFacts, probe);
+
+  test('host sources are captured before pivot_root, everything in the new root is attached after', () => {
+    const kinds = rplan({ mounts: [{ type: 'bind', source: '/data', target: '/mnt/data' }] }).steps.map((s) => s.kind);
+    const pivot = kinds.indexOf('pivot-root');
+    expect(pivot).toBeGreaterThan(0);
+    expect(kinds.lastIndexOf('capture')).toBeLessThan(pivot);
+    expect(kinds.indexOf('attach')).toBeGreaterThan(pivot);
+    expect(kinds.indexOf('make-private')).toBeLessThan(kinds.indexOf('bind-rootfs'));
+  });
+  test('a rootfs implies a mount namespace; fresh /proc and /sys are mounted before the pivot through an O_NOFOLLOW fd', () => {
+    const p = rplan({ namespaces: ['pid', 'net'] });
+    expect(rplan({}).implied.mnt).toMatch(/root filesystem/);
+    const steps = p.steps;
+    const pivot = steps.findIndex((s) => s.kind === 'pivot-root');
+    for (const name of ['mount-proc', 'mount-sys']) {
+      const i = steps.findIndex((s) => s.kind === 'mount' && s.name === name);
+      expect(i).toBeLessThan(pivot);
+      expect(steps[i]).toMatchObject({ noFollow: true });
+    }
+  });
+  test('no PID namespace: the host /proc is bound instead of a fresh one', () => {
+    const steps = rplan({}).steps;
+    expect(steps).toContainEqual({ kind: 'capture', source: '/proc', slot: expect.any(Number), recursive: true });
+    expect(steps.some((s) => s.kind === 'mount' && s.name === 'mount-proc')).toBe(false);
+  });
+  test('--overlay builds the merged root on a tmpfs and pivots into it; --read-only remounts / last', () => {
+    const o = rplan({ overlay: true });
+    expect(o.steps).toContainEqual(expect.objectContaining({ kind: 'pivot-root', newRoot: '/srv/root/merged' }));
+    expect(o.steps).toContainEqual(expect.objectContaining({ kind: 'mount', fstype: 'overlay' }));
+    const r = rplan({ readOnly: true }).steps;
+    const ro = r.findIndex((s) => s.kind === 'remount-ro' && s.path === '/');
+    expect(r.slice(ro + 1).some((s) => s.kind === 'mount' || s.kind === 'attach')).toBe(false);
+  });
+  test('the working directory is checked after chdir', () => {
+    const kinds = rplan({ cwd: '/etc' }).steps.map((s) => s.kind);
+    expect(kinds.indexOf('check-cwd')).toBeGreaterThan(kinds.indexOf('chdir'));
+  });
+});
