@@ -223,7 +223,9 @@ void OnErrPipe(uv_poll_t* h, int status, int events) {
 Napi::Value ProceedJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int id = info[0].As<Napi::Number>().Int32Value();
-  bool go = info[1].ToBoolean();
+  // mode: 0 = abort (drop the sync pipe), 1 = go, 2 = go and keep the pipe for stepGo (--step)
+  int mode = info[1].IsNumber() ? info[1].As<Napi::Number>().Int32Value() : (info[1].ToBoolean() ? 1 : 0);
+  bool go = mode != 0;
   auto it = g_spawns.find(id);
   if (it == g_spawns.end()) throw Napi::Error::New(env, "proceed: unknown spawn id");
   Spawn* s = it->second;
@@ -235,8 +237,10 @@ Napi::Value ProceedJs(const Napi::CallbackInfo& info) {
       ssize_t n;
       do n = write(s->sync_w, &b, 1); while (n < 0 && errno == EINTR);
     }
-    close(s->sync_w);
-    s->sync_w = -1;
+    if (mode != 2) {
+      close(s->sync_w);
+      s->sync_w = -1;
+    }
   }
   fcntl(s->err_r, F_SETFL, fcntl(s->err_r, F_GETFL) | O_NONBLOCK);
   uv_loop_t* loop = nullptr;
@@ -245,6 +249,24 @@ Napi::Value ProceedJs(const Napi::CallbackInfo& info) {
   s->poll.data = s;
   uv_poll_start(&s->poll, UV_READABLE | UV_DISCONNECT, OnErrPipe);
   return env.Undefined();
+}
+
+// stepGo(id, last) -> 0 | -errno: let a --step child run its next step; `last` closes the pipe.
+Napi::Value StepGoJs(const Napi::CallbackInfo& info) {
+  auto it = g_spawns.find(info[0].As<Napi::Number>().Int32Value());
+  if (it == g_spawns.end() || it->second->sync_w < 0) return Napi::Number::New(info.Env(), -EBADF);
+  Spawn* s = it->second;
+  int r = 0;
+  if (!info[1].ToBoolean()) {
+    uint8_t b = SYNC_GO;
+    ssize_t n;
+    do n = write(s->sync_w, &b, 1); while (n < 0 && errno == EINTR);
+    if (n < 0) r = -errno;
+  } else {
+    close(s->sync_w);
+    s->sync_w = -1;
+  }
+  return Napi::Number::New(info.Env(), r);
 }
 
 struct ExitWatch {
@@ -422,6 +444,7 @@ Napi::Value SealedCopyJs(const Napi::CallbackInfo& info) {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("spawn", Napi::Function::New(env, SpawnJs));
   exports.Set("proceed", Napi::Function::New(env, ProceedJs));
+  exports.Set("stepGo", Napi::Function::New(env, StepGoJs));
   exports.Set("watchExit", Napi::Function::New(env, WatchExitJs));
   exports.Set("pidfdSendSignal", Napi::Function::New(env, PidfdSendSignalJs));
   exports.Set("pidfdOpen", Napi::Function::New(env, PidfdOpenJs));

@@ -327,7 +327,15 @@ void run_steps(const Plan* plan, int first) noexcept {
         if (r == 0) die(125);  // the parent went away before finishing its side
         if (failed(r)) fail(plan, i, "read", r);
         if (b != SYNC_GO) fail(plan, i, "read", -EPROTO);
-        sys(SYS_close, plan->sync_fd);
+        if (!s.n1) sys(SYS_close, plan->sync_fd);  // n1: keep it for OP_STEP_WAIT (--step)
+        break;
+      }
+      case OP_STEP_WAIT: {
+        // --step: the parent writes one byte per step, after the user pressed Enter
+        uint8_t b = 0;
+        do r = sys(SYS_read, plan->sync_fd, &b, 1); while (r == -EINTR);
+        if (r == 0) die(125);  // aborted
+        if (failed(r)) fail(plan, i, "read", r);
         break;
       }
       case OP_UNSHARE:

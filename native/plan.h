@@ -8,7 +8,7 @@ namespace nsrun {
 
 // Step kinds. Keep in sync with OP in src/native/types.ts.
 enum Op : int32_t {
-  OP_AWAIT_GO = 1,      // wait for the parent (id maps written)
+  OP_AWAIT_GO = 1,      // wait for the parent (id maps written); n1 = 1 keeps the sync pipe open
   OP_UNSHARE = 2,       // n1 = flags (CLONE_NEWTIME cannot be passed to clone)
   OP_SETHOSTNAME = 3,   // s1 = name
   OP_MOUNT = 4,         // s1 = source, s2 = target, s3 = fstype, n1 = flags (low), n2 = flags (high), s4 = data
@@ -47,6 +47,7 @@ enum Op : int32_t {
   OP_REOPEN = 34,       // s1 = directory, n1 = fd number: open it here (this mount namespace) as n1
   OP_MOUNT_AT = 35,     // as OP_MOUNT, but the target directory is opened first (no symlink
                         // followed in its last component) and mounted on through /proc/self/fd
+  OP_STEP_WAIT = 36,    // --step: wait for one byte on the sync pipe before going on
 };
 
 constexpr int kSlots = 64;

@@ -60,6 +60,8 @@ export interface SandboxOptions {
   readOnly?: boolean;
   /** A writable tmpfs layer over the rootfs, discarded at exit (the rootfs is never modified). */
   overlay?: boolean;
+  /** Pause before each setup step (see SpawnExtras.stepper). */
+  step?: boolean;
   /** Register the sandbox under this name (nsrun ps/exec/inspect/kill NAME). */
   name?: string;
   /** The environment the command inherits unless clearEnv (defaults to process.env). */

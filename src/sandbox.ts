@@ -19,6 +19,7 @@ import * as registry from './parent/registry';
 import { readNamespaces } from './parent/target';
 import { buildPlan } from './plan/build';
 import { compilePlan, type StepMeta } from './plan/compile';
+import { describeStep, lookAt } from './plan/explain';
 import type { Plan } from './plan/types';
 
 export interface ExitResult {
@@ -57,6 +58,27 @@ export interface SpawnExtras {
   facts?: HostFacts;
   /** @internal fds the plan's steps use (join): closed in the parent once the child has them. */
   planFds?: number[];
+  /** --step: called before each setup step; the child waits until the promise resolves. */
+  stepper?: Stepper;
+}
+
+export interface StepInfo {
+  /** 1-based position and the number of pauses. */
+  index: number;
+  total: number;
+  /** Stable step name ('clone', 'id-map', 'make-private', 'mount-proc', ...). */
+  name: string;
+  /** What the step does, as --explain says it. */
+  text: string;
+  /** The child's PID on the host, to look at in /proc. */
+  pid: number;
+  /** Commands to run from another terminal to see the effect. */
+  look: string[];
+}
+
+export interface Stepper {
+  /** Resolve to run the step; reject to abort the sandbox. */
+  pause(info: StepInfo): Promise<void>;
 }
 
 export class Sandbox extends EventEmitter {
@@ -306,7 +328,7 @@ export async function spawnPlan(plan: Plan, facts: HostFacts, extras: SpawnExtra
     throw e;
   }
 
-  const { wire, meta } = compilePlan(plan, {
+  const compile = compilePlan(plan, {
     initFd,
     controlFd: control?.[1],
     ptySocket: ptySock?.[1],
@@ -314,6 +336,7 @@ export async function spawnPlan(plan: Plan, facts: HostFacts, extras: SpawnExtra
     winsize: extras.winsize,
     rootfsFd,
   });
+  const { wire, meta } = compile;
   const h = n.spawn(wire);
   // The child has its own copy of the fd table: the parent's copies of its ends go now.
   closeAll(childFds);
@@ -342,6 +365,31 @@ export async function spawnPlan(plan: Plan, facts: HostFacts, extras: SpawnExtra
     throw err;
   };
 
+  const stepper = plan.step ? extras.stepper : undefined;
+  const total = (plan.step ? compile.pauses.length : 0) + (plan.idMaps ? 2 : 1);
+  let at = 0;
+  let proceeding: Promise<[NativeFailure | null, number | undefined]> | undefined;
+  // --step: wait for the stepper; if it stops, let the child go (it exits on the closed pipe),
+  // wait for it, and fail with the stepper's reason.
+  let stopped: Promise<never> | undefined;
+  const pause = async (name: string, text: string, look: string[]): Promise<void> => {
+    if (!stepper) return;
+    try {
+      await stepper.pause({ index: ++at, total, name, text, pid: h.pid, look });
+    } catch (e) {
+      stopped = (async () => {
+        if (proceeding) {
+          n.stepGo(h.id, true);
+          await proceeding;
+        } else {
+          await proceed(false);
+        }
+        return abort(e);
+      })();
+      return stopped;
+    }
+  };
+  await pause('clone', `the child exists in its new namespaces (${plan.namespaces.join(', ') || 'none'}) and waits`, lookAt('clone', h.pid));
   if (plan.idMaps) {
     try {
       await writeIdMapsFromParent(h.pid, plan.idMaps, facts, plan.caller.rootless);
@@ -349,8 +397,24 @@ export async function spawnPlan(plan: Plan, facts: HostFacts, extras: SpawnExtra
       await proceed(false);
       return abort(e);
     }
+    await pause('id-map', 'uid_map and gid_map are written', lookAt('id-map', h.pid));
   }
-  const [failure, forked] = await proceed(true);
+  if (stepper) {
+    proceeding = new Promise((resolve) => n.proceed(h.id, 2, (f, forked) => resolve([f, forked])));
+    let finished = false;
+    void proceeding.then(() => (finished = true));
+    for (const st of compile.pauses) {
+      if (finished) break; // the child failed at an earlier step
+      await Promise.race([pause('name' in st ? st.name : st.kind, describeStep(st, plan) ?? st.kind, lookAt(st, h.pid)), proceeding]).catch(() => {});
+      if (stopped) return stopped;
+      if (!finished) n.stepGo(h.id, false);
+    }
+    if (!finished) n.stepGo(h.id, true);
+  } else {
+    proceeding = proceed(true);
+  }
+  const result = proceeding;
+  const [failure, forked] = await result;
   if (plan.mode === 'join') {
     // The first child entered the namespaces, forked the process that runs the command (our own
     // child, through CLONE_PARENT) and exited: reap it and follow the new one.

@@ -8,6 +8,7 @@ import { buildPlan } from '../plan/build';
 import { explainPlan } from '../plan/explain';
 import { startPlan } from '../sandbox';
 import { optionsFromArgv, type ParsedArgs } from './parse';
+import { terminalStepper } from './step';
 import { supervise } from './supervise';
 
 export function runBuilder(y: Argv): Argv {
@@ -36,6 +37,7 @@ export function runBuilder(y: Argv): Argv {
     .option('clear-env', { type: 'boolean', group: 'Process:', describe: 'start from an empty environment' })
     .option('as-pid-1', { type: 'boolean', group: 'Process:', describe: 'run the command as PID 1 itself, without nsrun-init' })
     .option('name', { type: 'string', requiresArg: true, group: 'Process:', describe: 'register the sandbox under NAME for nsrun ps/exec/inspect/kill' })
+    .option('step', { type: 'boolean', group: 'Teaching:', describe: 'pause before each setup step, show what to look at from another terminal, go on with Enter' })
     .option('explain', { type: 'boolean', group: 'Teaching:', describe: 'print every step of the plan before running it' })
     .example('$0 --pid --net --uts --hostname box -- /bin/sh', 'a shell with its own PIDs, network and hostname')
     .example('$0 -r --explain -- id', 'show the plan, then run id as root in a user namespace');
@@ -48,8 +50,23 @@ function writeErr(lines: string[]): void {
 export async function runHandler(argv: ParsedArgs, rawArgs: string[] = []): Promise<number> {
   const opts = optionsFromArgv(argv, rawArgs);
   const facts = gatherHostFacts();
-  const plan = buildPlan({ ...opts, stdio: 'auto' }, facts, probeRootfs(opts));
+  const plan = buildPlan({ ...opts, stdio: 'auto', step: !!argv.step }, facts, probeRootfs(opts));
   if (argv.explain) writeErr(explainPlan(plan));
 
-  return supervise(plan, (extras) => startPlan(plan, facts, opts.name, extras));
+  if (!argv.step) return supervise(plan, (extras) => startPlan(plan, facts, opts.name, extras));
+  const stepper = terminalStepper();
+  const onInterrupt = () => stepper.abort();
+  process.on('SIGINT', onInterrupt);
+  try {
+    return await supervise(plan, async (extras) => {
+      try {
+        return await startPlan(plan, facts, opts.name, { ...extras, stepper });
+      } finally {
+        process.off('SIGINT', onInterrupt);
+        stepper.close();
+      }
+    });
+  } finally {
+    process.off('SIGINT', onInterrupt);
+  }
 }

@@ -39,6 +39,7 @@ export const OP = {
   CHECK_CWD: 33,
   REOPEN: 34,
   MOUNT_AT: 35,
+  STEP_WAIT: 36,
 } as const;
 
 export interface WireStep {
@@ -77,7 +78,9 @@ export interface ExitInfo {
 export interface NativeBinding {
   spawn(plan: WirePlan): { id: number; pid: number; pidfd: number } | NativeFailure;
   /** forkedPid: the pid the plan's fork step created (join plans). */
-  proceed(id: number, go: boolean, cb: (failure: NativeFailure | null, forkedPid?: number) => void): void;
+  /** go: false/0 aborts, true/1 goes, 2 goes and keeps the pipe for stepGo (--step). */
+  proceed(id: number, go: boolean | 0 | 1 | 2, cb: (failure: NativeFailure | null, forkedPid?: number) => void): void;
+  stepGo(id: number, last: boolean): number;
   watchExit(pidfd: number, cb: (exit: ExitInfo) => void): void;
   pidfdSendSignal(pidfd: number, sig: number): number;
   pidfdOpen(pid: number): number;

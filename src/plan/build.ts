@@ -119,7 +119,8 @@ export function buildPlan(opts: SandboxOptions, facts: HostFacts, probe?: Rootfs
   const relay = relayedTerminals(stdio, facts);
   const init = !opts.asPid1;
   const steps: Step[] = [];
-  if (idMaps) steps.push({ kind: 'await-id-maps' });
+  // --step needs the child waiting from the start, maps or not
+  if (idMaps || opts.step) steps.push({ kind: 'await-id-maps' });
   if (has('time')) steps.push({ kind: 'unshare-time' });
   if (has('mnt')) steps.push({ kind: 'make-private' });
   const rootfs = probe ? rootfsSteps(opts, { probe, pidns: has('pid'), netns: has('net'), userns: has('user') }) : undefined;
@@ -153,6 +154,7 @@ export function buildPlan(opts: SandboxOptions, facts: HostFacts, probe?: Rootfs
 
   return {
     mode: 'create',
+    step: !!opts.step,
     command: opts.command,
     namespaces,
     implied,

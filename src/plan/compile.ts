@@ -28,6 +28,8 @@ export interface StepMeta {
 export interface Compiled {
   wire: WirePlan;
   meta: StepMeta[];
+  /** --step: the plan steps the child pauses before, in order. */
+  pauses: Step[];
 }
 
 export const DEVPTS_OPTIONS = 'newinstance,ptmxmode=0666,mode=0620';
@@ -48,14 +50,20 @@ export function initArgv(plan: Plan, controlFd: number | undefined): string[] {
 export function compilePlan(plan: Plan, fds: RuntimeFds): Compiled {
   const steps: WireStep[] = [];
   const meta: StepMeta[] = [];
+  const pauses: Step[] = [];
   const emit = (s: Step, w: WireStep, object?: string) => {
     steps.push(w);
     meta.push({ step: 'name' in s ? s.name : s.kind, object });
   };
   for (const s of plan.steps) {
+    if (plan.step && s.kind !== 'await-id-maps') {
+      steps.push({ op: OP.STEP_WAIT });
+      meta.push({ step: 'step' });
+      pauses.push(s);
+    }
     switch (s.kind) {
       case 'await-id-maps':
-        emit(s, { op: OP.AWAIT_GO });
+        emit(s, { op: OP.AWAIT_GO, n1: plan.step ? 1 : 0 });
         break;
       case 'unshare-time':
         emit(s, { op: OP.UNSHARE, n1: CLONE_NEWTIME }, 'time namespace');
@@ -180,5 +188,6 @@ export function compilePlan(plan: Plan, fds: RuntimeFds): Compiled {
       envp: plan.env,
     },
     meta,
+    pauses,
   };
 }

@@ -34,7 +34,7 @@ export function mountFlags(flags: number, data?: string): string {
   return names.join(',') || 'defaults';
 }
 
-function describeStep(s: Step, plan: Plan): string | undefined {
+export function describeStep(s: Step, plan: Plan): string | undefined {
   switch (s.kind) {
     case 'bind-rootfs':
       return `mount --rbind ${s.root} ${s.root}: pivot_root needs the new root to be a mount point`;
@@ -158,4 +158,40 @@ export function explainPlan(plan: Plan): string[] {
     else lines.push(`     ${''.padEnd(15)} ${text}`);
   }
   return lines;
+}
+
+/** --step: what to look at from another terminal while the child waits before step `s`. */
+export function lookAt(s: Step | 'clone' | 'id-map', pid: number): string[] {
+  const kind = typeof s === 'string' ? s : s.kind;
+  switch (kind) {
+    case 'clone':
+      return [`ls -l /proc/${pid}/ns   (compare: ls -l /proc/self/ns)`, `cat /proc/${pid}/uid_map   (empty until the maps are written)`];
+    case 'id-map':
+      return [`cat /proc/${pid}/uid_map /proc/${pid}/gid_map /proc/${pid}/setgroups`, `grep -E '^(Uid|Gid)' /proc/${pid}/status`];
+    case 'make-private':
+    case 'bind-rootfs':
+    case 'mount':
+    case 'mount-proc':
+    case 'mount-devpts':
+    case 'pivot-root':
+    case 'attach':
+    case 'remount-ro':
+      return [`findmnt -N ${pid}   (or: cat /proc/${pid}/mountinfo)`];
+    case 'sethostname':
+      return [`nsenter -t ${pid} -u hostname`];
+    case 'loopback-up':
+      return [`nsenter -t ${pid} -n ip -br link`];
+    case 'identity':
+    case 'die-with-parent':
+      return [`grep -E '^(Uid|Gid|Groups|Cap)' /proc/${pid}/status`];
+    case 'setsid':
+    case 'pty':
+    case 'stdio':
+    case 'close-fds':
+      return [`ls -l /proc/${pid}/fd`, `ps -o pid,pgid,sid,tty,comm -p ${pid}`];
+    case 'exec':
+      return [`ps -o pid,comm,args -p ${pid}   (after this step it is nsrun-init or your command)`];
+    default:
+      return [`ls -l /proc/${pid}/ns; cat /proc/${pid}/status | head`];
+  }
 }

@@ -73,6 +73,8 @@ export interface Plan {
    */
   relay: [boolean, boolean, boolean];
   env: string[];
+  /** --step: the child waits before each step until the parent says go. */
+  step?: boolean;
   /** The caller, for messages: host euid/egid and whether unprivileged. */
   caller: { uid: number; gid: number; rootless: boolean };
 }

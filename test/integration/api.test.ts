@@ -69,6 +69,34 @@ describe.skipIf(!canRun)(gated(canRun, 'library API', 'needs namespaces'), () =>
     expect(out).toBe('resumed\n');
   });
 
+  test('--step: the child waits before each step; a stepper sees each step take effect, and can stop it', async () => {
+    const { spawnSync } = await import('node:child_process');
+    const seen: string[] = [];
+    const hostnames: Record<string, string> = {};
+    const stepper = {
+      async pause(info: { name: string; pid: number; index: number; total: number; look: string[] }) {
+        seen.push(info.name);
+        expect(info.look.length).toBeGreaterThan(0);
+        if (info.name === 'sethostname' || info.name === 'loopback-up')
+          hostnames[info.name] = spawnSync('nsenter', ['-t', String(info.pid), '-u', 'hostname'], { encoding: 'utf8' }).stdout.trim();
+      },
+    };
+    const sb = await spawn({ command: ['hostname'], namespaces: ['uts', 'net', 'pid'], hostname: 'stepped', step: true }, { stepper });
+    let out = '';
+    sb.stdout!.on('data', (d) => (out += d));
+    await sb.exited;
+    expect(out).toBe('stepped\n');
+    expect(seen.slice(0, 5)).toEqual(['clone', 'make-private', 'mount-proc', 'sethostname', 'loopback-up']);
+    expect(seen[seen.length - 1]).toBe('exec');
+    // before the sethostname step the child still has the host's name; after it, its own
+    expect(hostnames.sethostname).toBe(require('node:os').hostname());
+    expect(hostnames['loopback-up']).toBe('stepped');
+
+    const stopping = { pause: async (info: { name: string }) => { if (info.name === 'mount-proc') throw new Error('stop here'); } };
+    await expect(spawn({ command: ['true'], namespaces: ['pid'], step: true }, { stepper: stopping })).rejects.toThrow('stop here');
+    expect(childPids()).toEqual([]);
+  });
+
   test('errors are typed: usage, child step, exec via nsrun-init and as PID 1', async () => {
     const u = await rejection(run({ command: ['true'], hostname: 'x' }));
     expect(u).toBeInstanceOf(NsrunError);

@@ -192,6 +192,40 @@ describe.skipIf(!hasTmux)(gated(hasTmux, 'interactive terminal through tmux', 't
     }
   });
 
+  test('--step pauses before every setup step until Enter; Ctrl-C at a pause stops cleanly', async () => {
+    const s = await hostShell();
+    try {
+      s.type('./bin/nsrun.js --step --pid --uts --hostname stepbox -- hostname');
+      const first = await s.waitFor(/^\[1\/(\d+)\] clone: .*$/m);
+      const total = Number(first[1]);
+      const pid = Number((await s.waitFor(/the child is PID (\d+);/))[1]);
+      // the child waits in its new namespaces: it exists, and has not exec'd anything yet
+      expect(fs.readlinkSync(`/proc/${pid}/ns/uts`)).not.toBe(fs.readlinkSync('/proc/self/ns/uts'));
+      for (let i = 2; i <= total; i++) {
+        s.key('Enter');
+        await s.waitFor(new RegExp(`^\\[${i}/${total}\\] `, 'm'));
+      }
+      s.key('Enter');
+      await s.waitFor(/^stepbox$/m);
+      await s.waitFor(HOST);
+      expect(await lastStatus(s)).toBe(0);
+
+      s.type('./bin/nsrun.js --step --pid -- true');
+      await s.waitFor(/^\[1\/\d+\] clone/m);
+      const pid2 = Number((await s.waitFor(/the child is PID (\d+);/))[1]);
+      s.key('Enter');
+      await s.waitFor(/^\[2\/\d+\] /m);
+      s.key('C-c');
+      await s.waitFor(/nsrun: options: --step: stopped before the sandbox started$/m);
+      await s.waitFor(HOST);
+      expect(await lastStatus(s)).toBe(125);
+      expect(fs.existsSync(`/proc/${pid2}`)).toBe(false);
+      await expectSaneTerminal(s);
+    } finally {
+      s.kill();
+    }
+  });
+
   test('Ctrl-C at the sandbox prompt gives a fresh prompt; Ctrl-C on sleep 30 interrupts it and the shell goes on', async () => {
     const s = await hostShell();
     try {
