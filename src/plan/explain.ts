@@ -122,6 +122,55 @@ export function describeStep(s: Step, plan: Plan): string | undefined {
   }
 }
 
+/** The system call each step makes, with its man page section: where to read more. */
+export const MAN_PAGES: Record<string, string> = {
+  clone: 'clone(2), namespaces(7)',
+  join: 'setns(2), namespaces(7)',
+  'id-map': 'user_namespaces(7): /proc/PID/uid_map',
+  'unshare-time': 'unshare(2), time_namespaces(7)',
+  'make-private': 'mount(2) MS_PRIVATE, mount_namespaces(7)',
+  'mount-proc': 'mount(2), proc(5), pid_namespaces(7)',
+  'mount-devpts': 'mount(2), pts(4)',
+  sethostname: 'sethostname(2), uts_namespaces(7)',
+  'loopback-up': 'ioctl SIOCSIFFLAGS, netdevice(7)',
+  pty: 'ptmx(4), setsid(2), ioctl_tty(2) TIOCSCTTY',
+  setsid: 'setsid(2)',
+  stdio: 'fcntl(2) FD_CLOEXEC',
+  'close-fds': 'close_range(2)',
+  'control-fd': 'dup2(2)',
+  identity: 'setgroups(2), setresgid(2), setresuid(2)',
+  chdir: 'chdir(2)',
+  'die-with-parent': 'prctl(2) PR_SET_PDEATHSIG',
+  exec: 'execveat(2), execve(2)',
+  'bind-rootfs': 'mount(2) MS_BIND',
+  'reopen-rootfs': 'open(2), dup3(2)',
+  capture: 'open_tree(2)',
+  'pivot-root': 'pivot_root(2), umount2(2)',
+  mount: 'mount(2)',
+  'mount-dev': 'mount(2), tmpfs(5)',
+  'mount-shm': 'mount(2), tmpfs(5)',
+  'mount-tmp': 'mount(2), tmpfs(5)',
+  'mount-sys': 'mount(2), sysfs(5)',
+  tmpfs: 'mount(2), tmpfs(5)',
+  overlay: 'mount(2), overlayfs',
+  mask: 'mount(2) MS_BIND',
+  'read-only-proc': 'mount(2) MS_REMOUNT|MS_RDONLY',
+  'read-only': 'mount(2) MS_REMOUNT|MS_RDONLY',
+  'ro-bind': 'mount(2) MS_REMOUNT|MS_RDONLY',
+  'mount-point': 'mkdir(2), open(2) O_NOFOLLOW',
+  symlink: 'symlink(2)',
+  attach: 'move_mount(2)',
+  'remount-ro': 'mount(2) MS_REMOUNT|MS_RDONLY',
+  'check-cwd': 'getcwd(2)',
+  'join-cgroup': 'cgroups(7): cgroup.procs',
+  'non-dumpable': 'prctl(2) PR_SET_DUMPABLE',
+  setns: 'setns(2) with a pidfd',
+  'setns-fd': 'setns(2)',
+  fork: 'clone(2) CLONE_PARENT',
+  'enter-root': 'fchdir(2), chroot(2)',
+  'enter-cwd': 'fchdir(2)',
+};
+
 export function explainPlan(plan: Plan): string[] {
   const lines: string[] = [];
   const who = plan.caller.rootless ? `uid ${plan.caller.uid}, unprivileged` : 'root';
@@ -154,7 +203,8 @@ export function explainPlan(plan: Plan): string[] {
   }
   let n = 0;
   for (const [name, text] of steps) {
-    if (name) lines.push(`${String(++n).padStart(3)}. ${name.padEnd(15)} ${text}`);
+    const man = MAN_PAGES[name];
+    if (name) lines.push(`${String(++n).padStart(3)}. ${name.padEnd(15)} ${text}${man ? `   [${man}]` : ''}`);
     else lines.push(`     ${''.padEnd(15)} ${text}`);
   }
   return lines;

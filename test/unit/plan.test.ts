@@ -198,3 +198,19 @@ describe('rootfs', () => {
     expect(kinds.indexOf('check-cwd')).toBeGreaterThan(kinds.indexOf('chdir'));
   });
 });
+
+describe('--explain', () => {
+  test('every step line names the system call and its man page', () => {
+    const probe = { root: '/srv/root', sources: { '/data': 'dir' as const } };
+    const plans = [
+      buildPlan({ command: ['sh'], stdio: 'pty', all: true, hostname: 'h', uid: 0, cwd: '/' }, rootFacts),
+      buildPlan({ command: ['sh'], stdio: 'inherit', namespaces: ['pid', 'net'], rootfs: '/srv/root', overlay: true, mounts: [{ type: 'bind', source: '/data', target: '/d', readOnly: true }, { type: 'tmpfs', target: '/t' }] }, userFacts, probe),
+      buildPlan({ command: ['sh'], stdio: 'inherit', rootfs: '/srv/root', readOnly: true }, rootFacts, probe),
+    ];
+    for (const p of plans) {
+      const numbered = explainPlan(p).filter((l) => /^\s*\d+\. /.test(l));
+      expect(numbered.length).toBeGreaterThan(5);
+      for (const l of numbered) expect(l, l).toMatch(/\[[^\]]*\(\d\)[^\]]*\]$|\[[^\]]+\]$/);
+    }
+  });
+});
