@@ -134,9 +134,24 @@ function readSysctl(path: string): string | undefined {
 
 type Hint = (ctx: HintContext) => string | undefined;
 
+/** Are we in the initial user namespace? (Its uid_map is the identity over every id.) */
+function inInitialUserns(): boolean {
+  return (readSysctl('/proc/self/uid_map') ?? '').split(/\s+/).join(' ') === '0 0 4294967295';
+}
+
+function euidMapped(): boolean {
+  const euid = process.geteuid?.() ?? 0;
+  return (readSysctl('/proc/self/uid_map') ?? '').split('\n').some((l) => {
+    const [inner, , count] = l.trim().split(/\s+/).map(Number);
+    return euid >= inner && euid < inner + count;
+  });
+}
+
 // One table of causes and fixes, keyed by "step errno" (or "* errno" for any step).
 const HINTS: Record<string, Hint> = {
   'clone EPERM': (ctx) => {
+    if (!inInitialUserns() && !euidMapped())
+      return `you run as uid ${process.geteuid?.()}, which is not mapped in your user namespace (see /proc/self/uid_map): only mapped ids may create namespaces`;
     if (ctx.rootless) {
       if (readSysctl('/proc/sys/kernel/unprivileged_userns_clone') === '0')
         return 'unprivileged user namespaces are disabled: sysctl -w kernel.unprivileged_userns_clone=1 (or run as root)';
@@ -154,10 +169,11 @@ const HINTS: Record<string, Hint> = {
   'clone EUSERS': () => 'user namespaces nest at most 32 deep',
   'clone EINVAL': () => 'the kernel does not support one of the requested namespace types (see ls /proc/self/ns)',
   'clone ENOMEM': () => 'the PID namespace nsrun runs in may have lost its init (a PID namespace whose PID 1 exited cannot fork)',
-  'id-map EPERM': (ctx) =>
-    ctx.rootless
-      ? 'an unprivileged process may map only its own uid/gid; ranges need newuidmap/newgidmap and entries in /etc/subuid and /etc/subgid'
-      : 'the kernel refused the map: check that ranges do not overlap and the ids exist',
+  'id-map EPERM': (ctx) => {
+    if (ctx.rootless) return 'an unprivileged process may map only its own uid/gid; ranges need newuidmap/newgidmap and entries in /etc/subuid and /etc/subgid';
+    if (!inInitialUserns()) return 'you are root inside a user namespace: only ids mapped in it (see /proc/self/uid_map) can be mapped into a new one';
+    return 'the kernel refused the map: check that ranges do not overlap and the ids exist';
+  },
   'id-map EINVAL': () => 'the map is malformed for the kernel: ranges must not overlap and at most 340 lines are allowed',
   'mount-proc EPERM': () =>
     'mounting a fresh /proc needs a fully visible /proc in the parent (inside a container, /proc usually has masked paths)',
