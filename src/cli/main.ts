@@ -6,6 +6,7 @@ import yargs, { type Argv } from 'yargs';
 import { formatError, isNsrunError, usageError } from '../errors';
 import { execBuilder, execHandler, extractNamespacePaths, splitExecCommand } from './exec';
 import { inspectBuilder, inspectHandler, killBuilder, killHandler, psBuilder, psHandler } from './manage';
+import type { NamespaceType } from '../linux';
 import type { ParsedArgs } from './parse';
 import { runBuilder, runHandler } from './run';
 
@@ -33,17 +34,25 @@ const COMMANDS = `Commands:
   nsrun inspect TARGET               what a sandbox isolates and shares
   nsrun kill TARGET [SIGNAL]         signal a sandbox`;
 
+/** What a handler gets besides the parsed arguments. */
+interface Context {
+  /** The subcommand's arguments as given (run: the order of --bind/--tmpfs matters). */
+  rawArgs: string[];
+  /** exec: --TYPE=FILE namespace files, taken out before yargs saw the arguments. */
+  paths: Partial<Record<NamespaceType, string>>;
+}
+
 type Sub = {
   builder: (y: Argv) => Argv;
-  handler: (argv: ParsedArgs, extra?: unknown) => number | Promise<number>;
+  handler: (argv: ParsedArgs, ctx: Context) => number | Promise<number>;
   positional: boolean;
   /** Stop option parsing at the first word (run: everything from the command on is the command's). */
   haltAtWord?: boolean;
 };
 
 const SUBCOMMANDS: Record<string, Sub> = {
-  run: { builder: (y) => runBuilder(y).usage(`nsrun [run] [options] -- COMMAND [ARG...]\n\nRun COMMAND in new Linux namespaces.\n\n${COMMANDS}`), handler: (a, raw) => runHandler(a, raw as string[]), positional: true, haltAtWord: true },
-  exec: { builder: execBuilder, handler: (a, p) => execHandler(a, p as never), positional: true },
+  run: { builder: (y) => runBuilder(y).usage(`nsrun [run] [options] -- COMMAND [ARG...]\n\nRun COMMAND in new Linux namespaces.\n\n${COMMANDS}`), handler: (a, c) => runHandler(a, c.rawArgs), positional: true, haltAtWord: true },
+  exec: { builder: execBuilder, handler: (a, c) => execHandler(a, c.paths), positional: true },
   ps: { builder: psBuilder, handler: psHandler, positional: false },
   inspect: { builder: inspectBuilder, handler: inspectHandler, positional: true },
   kill: { builder: killBuilder, handler: killHandler, positional: true },
@@ -54,12 +63,8 @@ export async function main(args: string[]): Promise<number> {
   const sub = explicit ? args[0] : 'run';
   let rest = explicit ? args.slice(1) : args;
   try {
-    let extra: unknown = rest;
-    if (sub === 'exec') {
-      let paths;
-      ({ args: rest, paths } = extractNamespacePaths(splitExecCommand(rest)));
-      extra = paths;
-    }
+    const ctx: Context = { rawArgs: rest, paths: {} };
+    if (sub === 'exec') ({ args: rest, paths: ctx.paths } = extractNamespacePaths(splitExecCommand(rest)));
     const spec = SUBCOMMANDS[sub];
     let parser = yargs(rest)
       .scriptName(sub === 'run' ? 'nsrun' : `nsrun ${sub}`)
@@ -78,7 +83,7 @@ export async function main(args: string[]): Promise<number> {
     if (argv.help || argv.version) return 0; // yargs printed them
     const words = [...argv._, ...(argv['--'] ?? [])];
     if (!spec.positional && words.length) throw usageError(String(words[0]), 'unexpected argument', `see nsrun ${sub} --help`);
-    return await spec.handler(argv, extra);
+    return await spec.handler(argv, ctx);
   } catch (e) {
     writeErr(formatError(e));
     return isNsrunError(e) ? e.exitCode : 125;

@@ -11,7 +11,7 @@ import { checkRanges } from '../../src/plan/validate';
 const ALL = ['user', 'pid', 'mnt', 'uts', 'ipc', 'net', 'cgroup', 'time'] as const;
 const rootFacts: HostFacts = {
   euid: 0, egid: 0, userName: 'root', supported: [...ALL], subuid: [], subgid: [],
-  newuidmap: '/usr/bin/newuidmap', newgidmap: '/usr/bin/newgidmap', stdinTty: false, stdoutTty: false,
+  newuidmap: '/usr/bin/newuidmap', newgidmap: '/usr/bin/newgidmap', stdinTty: false, stdoutTty: false, stderrTty: false,
 };
 const userFacts: HostFacts = { ...rootFacts, euid: 1000, egid: 1000, userName: 'alice', subuid: [{ start: 100000, count: 65536 }], subgid: [{ start: 100000, count: 65536 }] };
 
