@@ -74,7 +74,8 @@ export async function main(args: string[]): Promise<number> {
       .help()
       .alias('help', 'h')
       .version()
-      .wrap(Math.min(110, process.stdout.columns || 100))
+      // the terminal width matters only for --help; asking for it costs a tty stream otherwise
+      .wrap(rest.includes('--help') || rest.includes('-h') ? Math.min(110, process.stdout.columns || 100) : null)
       .fail((msg, err) => {
         throw isNsrunError(err) ? err : yargsFailure(msg ?? err?.message ?? 'invalid arguments', sub);
       });

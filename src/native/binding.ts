@@ -94,7 +94,19 @@ export interface NativeBinding {
   sealedCopy(fd: number, name: string): number;
 }
 
-const root = path.resolve(__dirname, '..', '..');
+/** The package root: the nearest directory above this file holding binding.gyp (this file may be
+ *  dist/native/binding.js or, bundled, dist/nsrun.js). */
+function packageRoot(): string {
+  let dir = __dirname;
+  while (!fs.existsSync(path.join(dir, 'binding.gyp'))) {
+    const up = path.dirname(dir);
+    if (up === dir) return path.resolve(__dirname, '..', '..');
+    dir = up;
+  }
+  return dir;
+}
+
+const root = packageRoot();
 const buildDirs = ['build/Release', 'build/Debug'].map((d) => path.join(root, d));
 
 let cached: NativeBinding | undefined;

@@ -67,15 +67,17 @@ export function gatherHostFacts(): HostFacts {
     userName = undefined;
   }
   const supported = NAMESPACE_TYPES.filter((t) => fs.existsSync(`/proc/self/ns/${t}`));
+  // Subordinate ids and the setuid helpers matter only to an unprivileged caller.
+  const rootless = euid !== 0;
   return {
     euid,
     egid,
     userName,
     supported,
-    subuid: readSubIds('/etc/subuid', userName, euid),
-    subgid: readSubIds('/etc/subgid', userName, egid),
-    newuidmap: which('newuidmap'),
-    newgidmap: which('newgidmap'),
+    subuid: rootless ? readSubIds('/etc/subuid', userName, euid) : [],
+    subgid: rootless ? readSubIds('/etc/subgid', userName, egid) : [],
+    newuidmap: rootless ? which('newuidmap') : undefined,
+    newgidmap: rootless ? which('newgidmap') : undefined,
     stdinTty: native().isatty(0),
     stdoutTty: native().isatty(1),
     stderrTty: native().isatty(2),
