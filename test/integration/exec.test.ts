@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import { afterAll, afterEach, describe, expect, test } from 'vitest';
 import { NSRUN, nsrun, setprivPrefix, type CliOptions } from '../helpers/cli';
 import { gated, isRoot, NOBODY, unprivilegedUserns } from '../helpers/caps';
+import { BUSYBOX, buildRootfs, FIXTURE_MARKER } from '../helpers/rootfs';
 
 const has = (cmd: string) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
 const started: ChildProcess[] = [];
@@ -65,6 +66,19 @@ describe.skipIf(!isRoot)(gated(isRoot, 'exec, ps, inspect, kill as root', 'needs
     expect(uts.stdout).toBe(`bypid\n${fs.readlinkSync('/proc/self/ns/pid')}\n`);
     const byPath = nsrun(['exec', `--net=/proc/${pid}/ns/net`, '--', 'sh', '-c', 'tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d " "; hostname']);
     expect(byPath.stdout).toBe(`lo\n${os.hostname()}\n`);
+  });
+
+  test.skipIf(!BUSYBOX)('exec into a --rootfs sandbox lands in its root, with its /proc', async () => {
+    const fixture = buildRootfs();
+    try {
+      await namedSandbox(`${unique}rf`, ['--rootfs', fixture, '--pid', '-e', 'PATH=/bin']);
+      const r = nsrun(['exec', `${unique}rf`, '-e', 'PATH=/bin', '--', 'sh', '-c', 'cat /etc/nsrun-fixture; pwd; ps -o comm | sed -n 2,3p']);
+      expect(r.stderr).toBe('');
+      expect(r.stdout).toBe(`${FIXTURE_MARKER}\n/\nnsrun-init\nsleep\n`);
+    } finally {
+      for (const c of started.splice(0)) c.kill('SIGKILL');
+      fs.rmSync(fixture, { recursive: true, force: true });
+    }
   });
 
   test('ps lists it with namespaces and command; --json for scripts; gone after kill', async () => {
