@@ -21,3 +21,4 @@ export function explain(options: SandboxOptions): string {
 
 export { ps, inspect, kill, parseSignal, type SandboxInfo, type Inspection } from './manage';
 export { formatInspection } from './parent/inspect';
+export { doctor, formatDoctor, type Check, type DoctorEnv, type Verdict } from './doctor';

@@ -4,6 +4,7 @@
 import * as fs from 'node:fs';
 import yargs, { type Argv } from 'yargs';
 import { formatError, isNsrunError, usageError } from '../errors';
+import { doctorBuilder, doctorHandler } from './doctor';
 import { execBuilder, execHandler, extractNamespacePaths, splitExecCommand } from './exec';
 import { inspectBuilder, inspectHandler, killBuilder, killHandler, psBuilder, psHandler } from './manage';
 import type { NamespaceType } from '../linux';
@@ -32,7 +33,8 @@ const COMMANDS = `Commands:
   nsrun exec TARGET -- COMMAND       run a command inside a running sandbox
   nsrun ps                           list running named sandboxes
   nsrun inspect TARGET               what a sandbox isolates and shares
-  nsrun kill TARGET [SIGNAL]         signal a sandbox`;
+  nsrun kill TARGET [SIGNAL]         signal a sandbox
+  nsrun doctor [--json]              check what this host lets nsrun do`;
 
 /** What a handler gets besides the parsed arguments. */
 interface Context {
@@ -56,6 +58,7 @@ const SUBCOMMANDS: Record<string, Sub> = {
   ps: { builder: psBuilder, handler: psHandler, positional: false },
   inspect: { builder: inspectBuilder, handler: inspectHandler, positional: true },
   kill: { builder: killBuilder, handler: killHandler, positional: true },
+  doctor: { builder: doctorBuilder, handler: doctorHandler, positional: false },
 };
 
 export async function main(args: string[]): Promise<number> {
