@@ -2,6 +2,7 @@
 // /proc on the host side (and, for the hostname, by entering its UTS namespace).
 import * as fs from 'node:fs';
 import * as os from 'node:os';
+import { quoteArgv } from '../quote';
 import { NAMESPACE_TYPES, type NamespaceType } from '../linux';
 import { native } from '../native/binding';
 import { list, lookup } from './registry';
@@ -179,7 +180,7 @@ function describeCaps(caps: string[]): string {
 /** The teaching view. */
 export function formatInspection(r: Inspection): string[] {
   const lines: string[] = [];
-  lines.push(`${r.name ? `sandbox ${r.name}, ` : ''}pid ${r.pid} (uid ${r.uid}): ${r.command.join(' ')}`);
+  lines.push(`${r.name ? `sandbox ${r.name}, ` : ''}pid ${r.pid} (uid ${r.uid}): ${quoteArgv(r.command)}`);
   lines.push('');
   lines.push(`${'namespace'.padEnd(10)} ${'target'.padEnd(22)} ${'yours'.padEnd(22)} `);
   for (const n of r.namespaces) {

@@ -68,6 +68,20 @@ describe.skipIf(!isRoot)(gated(isRoot, 'exec, ps, inspect, kill as root', 'needs
     expect(byPath.stdout).toBe(`lo\n${os.hostname()}\n`);
   });
 
+  const timeNs = fs.existsSync('/proc/self/ns/time');
+  test.skipIf(!timeNs)(gated(timeNs, 'exec joins a time namespace (setns(CLONE_NEWTIME) needs its own memory: EUSERS otherwise)', 'kernel without time namespaces'), async () => {
+    await namedSandbox(`${unique}tm`, ['--pid', '--time']);
+    const pid = JSON.parse(nsrun(['ps', '--json']).stdout).find((e: { name: string }) => e.name === `${unique}tm`).pid;
+    const theirs = fs.readlinkSync(`/proc/${pid}/ns/time`);
+    expect(theirs).not.toBe(fs.readlinkSync('/proc/self/ns/time'));
+    const all = nsrun(['exec', `${unique}tm`, '--', 'readlink', '/proc/self/ns/time']);
+    expect(all.stderr).toBe('');
+    expect(all.stdout).toBe(`${theirs}\n`);
+    expect(nsrun(['exec', String(pid), '--time', '--', 'readlink', '/proc/self/ns/time']).stdout).toBe(`${theirs}\n`);
+    const byPath = nsrun(['exec', `--time=/proc/${pid}/ns/time`, '--', 'readlink', '/proc/self/ns/time', '/proc/self/ns/pid']);
+    expect(byPath.stdout).toBe(`${theirs}\n${fs.readlinkSync('/proc/self/ns/pid')}\n`);
+  });
+
   test.skipIf(!BUSYBOX)('exec into a --rootfs sandbox lands in its root, with its /proc', async () => {
     const fixture = buildRootfs();
     try {
