@@ -235,6 +235,9 @@ const HINTS: Record<string, Hint> = {
   'overlay EINVAL': () => 'the kernel refused the overlay (see dmesg): the rootfs filesystem may not support being an overlay lower layer',
   'check-cwd EXDEV': () => 'the working directory is outside the new root',
   'pty ENOENT': () => 'no /dev/ptmx: run without a terminal (redirect stdin) or provide /dev/ptmx',
+  'setns ESRCH': () => 'the target exited while nsrun was joining it; nothing was entered (setns with a pidfd enters all of the namespaces or none)',
+  'setns EPERM': () => 'entering a namespace needs CAP_SYS_ADMIN in the user namespace that owns it: join as the target\'s owner (its user namespace too) or as root',
+  'setns EUSERS': () => 'a time namespace can only be entered by a process that shares its memory with no other',
   '* EMFILE': () => 'too many open files: raise ulimit -n',
 };
 

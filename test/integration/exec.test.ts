@@ -8,6 +8,10 @@ import { afterAll, afterEach, describe, expect, test } from 'vitest';
 import { NSRUN, nsrun, setprivPrefix, type CliOptions } from '../helpers/cli';
 import { gated, isRoot, NOBODY, unprivilegedUserns } from '../helpers/caps';
 import { BUSYBOX, buildRootfs, FIXTURE_MARKER } from '../helpers/rootfs';
+import { isNsrunError } from '../../src/errors';
+import { gatherHostFacts } from '../../src/parent/host';
+import { prepareJoin } from '../../src/parent/join';
+import { spawnPlan } from '../../src/sandbox';
 
 const has = (cmd: string) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
 const started: ChildProcess[] = [];
@@ -188,6 +192,26 @@ describe.skipIf(!isRoot)(gated(isRoot, 'exec, ps, inspect, kill as root', 'needs
       expect(r.stderr, args.join(' ')).toBe(stderr);
       expect(r.status, args.join(' ')).toBe(125);
     }
+  });
+
+  test('a target that exits mid-join: the pinned pidfd makes setns fail, nothing is entered or run', async () => {
+    const sandbox = await namedSandbox(`${unique}mj`, ['--pid', '--net', '--uts']);
+    const marker = path.join(os.tmpdir(), `nsrun-midjoin-${process.pid}`);
+    const facts = gatherHostFacts();
+    // resolve and pin the target, as nsrun exec does before it clones ...
+    const prepared = prepareJoin({ target: `${unique}mj`, command: ['touch', marker] }, facts);
+    const pid = JSON.parse(nsrun(['ps', '--json']).stdout).find((e: { name: string }) => e.name === `${unique}mj`)?.pid;
+    // ... then the target goes away before the child joins it
+    sandbox.kill('SIGKILL');
+    await waitFor(() => !fs.existsSync(`/proc/${pid}`));
+    const err = await spawnPlan(prepared.plan, facts, { planFds: prepared.fds }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(isNsrunError(err)).toBe(true);
+    expect(err).toMatchObject({ step: 'setns', code: 'ESRCH', exitCode: 125 });
+    expect((err as Error).message).toMatch(/^setns: pid \d+ \(pid,mnt,uts,net\): No such process/);
+    expect(fs.existsSync(marker)).toBe(false);
   });
 
   test('a second sandbox with the same name fails clearly', async () => {
