@@ -197,20 +197,21 @@ export function explainSecurity(plan: Plan): string[] {
   if (!sec) return [];
   const lines = ['the command runs with:'];
   if (sec.caps) {
-    lines.push(`  capabilities: effective ${describeCapList(sec.caps.effective)}`);
-    lines.push(`                bounding ${describeCapList(sec.caps.bounding)}`);
-  }
-  if (sec.capsNote) lines.push(`                (${sec.capsNote})`);
-  lines.push(`  no_new_privs: ${sec.noNewPrivs ? '1' : '0 (--allow-new-privs: setuid programs inside can gain privileges)'}`);
+    const c = sec.caps;
+    const same = c.effective.length === c.bounding.length;
+    lines.push(`  capabilities  ${same ? `${describeCapList(c.effective)} (effective = bounding set)` : `effective ${describeCapList(c.effective)}; bounding set ${describeCapList(c.bounding)}`}`);
+  } else lines.push('  capabilities  none');
+  if (sec.capsNote) lines.push(`                ${sec.capsNote}`);
+  lines.push(`  no_new_privs  ${sec.noNewPrivs ? '1' : '0 (--allow-new-privs: setuid programs inside can gain privileges)'}`);
   if (sec.seccomp) {
     const f = sec.seccomp;
-    lines.push(`  seccomp: ${f.profile === 'default' ? 'default profile' : f.profile === 'unconfined' ? 'unconfined apart from --disable-userns' : f.profile}; filtered: ${f.filtered.join(' ')}`);
-    if (f.unknown.length && f.profile !== 'default') lines.push(`           ${f.unknown.length} names the profile uses do not exist on this architecture and are skipped`);
-  } else lines.push('  seccomp: unconfined (no filter)');
-  if (sec.disableUserns) lines.push('  user namespaces: cannot be created inside (clone/unshare CLONE_NEWUSER: EPERM, clone3: ENOSYS)');
+    const name = f.profile === 'default' ? 'default profile' : f.profile === 'unconfined' ? 'no profile (--seccomp=unconfined)' : f.profile;
+    lines.push(`  seccomp       ${name}, rules for: ${f.filtered.join(' ')}`);
+    if (f.unknown.length && f.profile !== 'default') lines.push(`                ${f.unknown.length} names the profile uses do not exist on this architecture and are skipped`);
+  } else lines.push('  seccomp       unconfined (no filter)');
+  if (sec.disableUserns) lines.push('  userns        cannot be created inside (clone/unshare CLONE_NEWUSER: EPERM, clone3: ENOSYS)');
   return lines;
 }
-
 
 export function explainPlan(plan: Plan): string[] {
   const lines: string[] = [];

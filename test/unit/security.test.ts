@@ -16,7 +16,7 @@ function usage(f: () => unknown): string {
   throw new Error('no error');
 }
 
-const X86 = AUDIT_ARCH.x86_64;
+const X86: number = AUDIT_ARCH.x86_64;
 const nr = (name: string) => SYSCALLS_X86_64[name];
 const ERRNO = (e: number) => (SECCOMP_RET.ERRNO | e) >>> 0;
 
