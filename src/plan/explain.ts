@@ -206,7 +206,8 @@ export function explainSecurity(plan: Plan): string[] {
   if (sec.seccomp) {
     const f = sec.seccomp;
     const name = f.profile === 'default' ? 'default profile' : f.profile === 'unconfined' ? 'no profile (--seccomp=unconfined)' : f.profile;
-    lines.push(`  seccomp       ${name}, rules for: ${f.filtered.join(' ')}`);
+    const which = f.filtered.length > 60 ? `${f.filtered.length} syscalls` : f.filtered.join(' ');
+    lines.push(`  seccomp       ${name}, default ${f.defaultAction.replace('SCMP_ACT_', '').toLowerCase()}, rules for: ${which}`);
     if (f.unknown.length && f.profile !== 'default') lines.push(`                ${f.unknown.length} names the profile uses do not exist on this architecture and are skipped`);
   } else lines.push('  seccomp       unconfined (no filter)');
   if (sec.disableUserns) lines.push('  userns        cannot be created inside (clone/unshare CLONE_NEWUSER: EPERM, clone3: ENOSYS)');

@@ -203,7 +203,7 @@ function actionOf(name: unknown, errno: number, where: string): number {
 }
 
 function capsIn(list: unknown, where: string): string[] {
-  if (list === undefined) return [];
+  if (list == null) return [];
   if (!Array.isArray(list) || list.some((c) => typeof c !== 'string')) bad(where, 'caps must be a list of names');
   return (list as string[]).map((c) => c.toLowerCase().replace(/^cap_/, ''));
 }
@@ -212,12 +212,14 @@ function capsIn(list: unknown, where: string): string[] {
 export function resolveProfile(p: SeccompProfile, ctx: ResolveContext, label: string): SeccompPlan {
   if (typeof p !== 'object' || p === null || Array.isArray(p)) bad(label, 'a profile is a JSON object');
   const arch = ARCH_NAMES[ctx.arch];
-  const defaultAction = actionOf(p.defaultAction, errnoOf(p.defaultErrnoRet, `${label}: defaultErrnoRet`), `${label}: defaultAction`);
-  if (p.syscalls !== undefined && !Array.isArray(p.syscalls)) bad(label, 'syscalls must be a list');
-  if (p.flags !== undefined && (!Array.isArray(p.flags) || p.flags.length > 0))
+  // Go writes empty lists and objects as null: null means absent everywhere
+  const defaultAction = actionOf(p.defaultAction, errnoOf(p.defaultErrnoRet ?? undefined, `${label}: defaultErrnoRet`), `${label}: defaultAction`);
+  if (p.syscalls != null && !Array.isArray(p.syscalls)) bad(label, 'syscalls must be a list');
+  if (p.flags != null && (!Array.isArray(p.flags) || p.flags.length > 0))
     bad(label, 'flags (SECCOMP_FILTER_FLAG_*) are not supported');
+  if (p.architectures != null && !Array.isArray(p.architectures)) bad(label, 'architectures must be a list');
+  if (p.archMap != null && !Array.isArray(p.archMap)) bad(label, 'archMap must be a list');
   const listed = [...(p.architectures ?? []), ...(p.archMap ?? []).map((m) => m?.architecture)];
-  if (p.architectures !== undefined && !Array.isArray(p.architectures)) bad(label, 'architectures must be a list');
   if (listed.length > 0 && !listed.includes(arch.scmp))
     bad(label, `the profile does not list this machine's architecture ${arch.scmp} (it lists ${listed.join(', ')})`);
 
@@ -226,14 +228,14 @@ export function resolveProfile(p: SeccompProfile, ctx: ResolveContext, label: st
   const filtered = new Set<string>();
   const unknown = new Set<string>();
   const rules = [...(ctx.disableUserns ? NO_USERNS_RULES : []), ...(p.syscalls ?? [])];
-  rules.forEach((r, i) => {
+  rules.forEach((r: SeccompRule, i) => {
     const where = `${label}: syscalls[${i - (ctx.disableUserns ? NO_USERNS_RULES.length : 0)}]`;
     if (typeof r !== 'object' || r === null) bad(where, 'a rule is an object');
-    const names = r.names ?? (r.name !== undefined ? [r.name] : undefined);
+    const names = r.names ?? (r.name != null ? [r.name] : undefined);
     if (!Array.isArray(names) || names.length === 0 || names.some((n) => typeof n !== 'string' || n === ''))
       bad(where, 'names must be a non-empty list of syscall names');
-    const action = actionOf(r.action, errnoOf(r.errnoRet, where), where);
-    if (r.args !== undefined && !Array.isArray(r.args)) bad(where, 'args must be a list');
+    const action = actionOf(r.action, errnoOf(r.errnoRet ?? undefined, where), where);
+    if (r.args != null && !Array.isArray(r.args)) bad(where, 'args must be a list');
     const args: ArgCond[] = (r.args ?? []).map((a, j) => {
       const aw = `${where}.args[${j}]`;
       if (typeof a !== 'object' || a === null) bad(aw, 'an argument condition is an object');
@@ -241,7 +243,7 @@ export function resolveProfile(p: SeccompProfile, ctx: ResolveContext, label: st
       const op = OPS[a.op];
       if (!op) bad(aw, `unknown op '${a.op}' (one of ${Object.keys(OPS).join(', ')})`);
       const value = toBig(a.value, aw);
-      const valueTwo = a.valueTwo === undefined ? 0n : toBig(a.valueTwo, aw);
+      const valueTwo = a.valueTwo == null ? 0n : toBig(a.valueTwo, aw);
       return { index: a.index, op, value, valueTwo };
     });
     // Does the rule apply to this sandbox?
@@ -250,9 +252,9 @@ export function resolveProfile(p: SeccompProfile, ctx: ResolveContext, label: st
     const caps = ctx.caps as readonly string[];
     if (capsIn(inc.caps, where).some((c) => !caps.includes(c))) return;
     if (capsIn(exc.caps, where).some((c) => caps.includes(c))) return;
-    if (inc.arches !== undefined && !inc.arches.includes(arch.go)) return;
-    if (exc.arches !== undefined && exc.arches.includes(arch.go)) return;
-    if (inc.minKernel !== undefined && !kernelAtLeast(kernel, String(inc.minKernel))) return;
+    if (inc.arches != null && inc.arches.length > 0 && !inc.arches.includes(arch.go)) return;
+    if (exc.arches != null && exc.arches.includes(arch.go)) return;
+    if (inc.minKernel != null && inc.minKernel !== '' && !kernelAtLeast(kernel, String(inc.minKernel))) return;
     if (r.belowKernel !== undefined && kernelAtLeast(kernel, r.belowKernel)) return;
     for (const name of names as string[]) {
       const nr = arch.table[name];
