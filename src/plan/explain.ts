@@ -278,6 +278,11 @@ export function lookAt(s: Step | 'clone' | 'id-map', pid: number): string[] {
     case 'identity':
     case 'die-with-parent':
       return [`grep -E '^(Uid|Gid|Groups|Cap)' /proc/${pid}/status`];
+    case 'cap-bounding':
+    case 'capabilities':
+    case 'no-new-privs':
+    case 'seccomp':
+      return [`grep -E '^(Cap|NoNewPrivs|Seccomp)' /proc/${pid}/status   (capsh --decode=HEX names a mask)`];
     case 'setsid':
     case 'pty':
     case 'stdio':

@@ -232,3 +232,20 @@ describe('bad input', () => {
     expect(r.stderr).toMatch(/^nsrun: exec: true: Operation not permitted\nhint: .*seccomp/);
   });
 });
+
+describe.skipIf(!isRoot)(gated(isRoot, 'library API', 'needs root (the API runs as the test process)'), () => {
+  test('run() takes capDrop, a profile object and disableUserns; bad names reject before anything starts', async () => {
+    const { run, isNsrunError } = await import('../../src/index');
+    const r = await run({
+      command: ['sh', '-c', `${PROBE}; mkdir ${dir}/api-${process.pid} 2>&1; unshare -U true 2>/dev/null; echo unshare=$?`],
+      namespaces: ['user'],
+      capDrop: ['ALL'],
+      disableUserns: true,
+      seccomp: { defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['mkdir', 'mkdirat'], action: 'SCMP_ACT_ERRNO', errnoRet: 30 }] },
+    });
+    expect(r.stdout).toMatch(/CapEff:\s+0000000000000000/);
+    expect(r.stdout).toContain('Read-only file system');
+    expect(r.stdout).toContain('unshare=1');
+    await expect(run({ command: ['true'], capAdd: ['WIZARD'] })).rejects.toSatisfy((e: unknown) => isNsrunError(e) && e.message === "options: --cap-add: unknown capability 'WIZARD'");
+  });
+});
