@@ -16,7 +16,7 @@
 //                  (fork, wait4, kill, rt_sigtimedwait, setpgid, ioctl(TIOCSPGRP), execve)
 import { usageError } from '../errors';
 import { allowedCaps, type CapName, capSets, sortCaps } from '../security/capabilities';
-import { DEFAULT_PROFILE, nativeArch, readProfile, resolveProfile, type SeccompProfile } from '../security/seccomp';
+import { DEFAULT_PROFILE, nativeArch, readProfile, resolveProfile, type SeccompProfile, USERNS_ONLY_PROFILE } from '../security/seccomp';
 import type { SecuritySummary, Step } from './types';
 
 export interface SecurityOptions {
@@ -96,7 +96,7 @@ export function planSecurity(opts: SecurityOptions, ctx: SecurityContext): Secur
   let seccomp: SecuritySummary['seccomp'];
   if (mode !== 'unconfined' || opts.disableUserns) {
     const arch = nativeArch();
-    const profile = mode === 'default' || mode === 'unconfined' ? (mode === 'default' ? DEFAULT_PROFILE : { defaultAction: 'SCMP_ACT_ALLOW' }) : typeof mode === 'string' ? readProfile(mode) : mode;
+    const profile = mode === 'default' ? DEFAULT_PROFILE : mode === 'unconfined' ? USERNS_ONLY_PROFILE : typeof mode === 'string' ? readProfile(mode) : mode;
     const label = typeof mode === 'string' ? mode : 'profile';
     const filterCaps = ctx.privileged ? sets!.bounding : sortCaps(ctx.callerCaps);
     seccomp = resolveProfile(profile, { arch, caps: filterCaps, disableUserns: opts.disableUserns }, label);

@@ -105,6 +105,9 @@ export const NO_USERNS_RULES: SeccompRule[] = [
   { names: ['clone3'], action: 'SCMP_ACT_ERRNO', errnoRet: ENOSYS, args: [{ index: 0, op: 'SCMP_CMP_MASKED_EQ', value: 0, valueTwo: 0 }], comment: '--disable-userns' },
 ];
 
+/** --seccomp=unconfined --disable-userns: only the NO_USERNS_RULES. */
+export const USERNS_ONLY_PROFILE: SeccompProfile = { defaultAction: 'SCMP_ACT_ALLOW' };
+
 const ACTIONS: Record<string, number> = {
   SCMP_ACT_ALLOW: SECCOMP_RET.ALLOW,
   SCMP_ACT_ERRNO: SECCOMP_RET.ERRNO,
@@ -208,8 +211,25 @@ function capsIn(list: unknown, where: string): string[] {
   return (list as string[]).map((c) => c.toLowerCase().replace(/^cap_/, ''));
 }
 
+// Spawning from the library builds a plan each time: the default profile is compiled once per
+// (architecture, capabilities, kernel, --disable-userns).
+const compiled = new WeakMap<SeccompProfile, Map<string, SeccompPlan>>();
+
 /** Checks a profile and turns it into the filter for this sandbox. */
 export function resolveProfile(p: SeccompProfile, ctx: ResolveContext, label: string): SeccompPlan {
+  // only nsrun's own profiles: a caller's object may change between calls
+  if (p !== DEFAULT_PROFILE && p !== USERNS_ONLY_PROFILE) return compileProfile(p, ctx, label);
+  const key = `${ctx.arch} ${ctx.caps.join(',')} ${ctx.kernel ?? os.release()} ${!!ctx.disableUserns} ${label}`;
+  let byKey = compiled.get(p);
+  const hit = byKey?.get(key);
+  if (hit) return hit;
+  const plan = compileProfile(p, ctx, label);
+  if (!byKey) compiled.set(p, (byKey = new Map()));
+  byKey.set(key, plan);
+  return plan;
+}
+
+function compileProfile(p: SeccompProfile, ctx: ResolveContext, label: string): SeccompPlan {
   if (typeof p !== 'object' || p === null || Array.isArray(p)) bad(label, 'a profile is a JSON object');
   const arch = ARCH_NAMES[ctx.arch];
   // Go writes empty lists and objects as null: null means absent everywhere

@@ -1,6 +1,11 @@
 // Capabilities, the BPF compiler (run through a reference interpreter) and profile parsing: pure.
 import { describe, expect, test } from 'vitest';
-import { isNsrunError } from '../../src/errors';
+import { hintFor, isNsrunError } from '../../src/errors';
+import type { SandboxOptions } from '../../src/options';
+import type { HostFacts } from '../../src/parent/host';
+import { buildPlan } from '../../src/plan/build';
+import { compilePlan } from '../../src/plan/compile';
+import { explainPlan } from '../../src/plan/explain';
 import { AUDIT_ARCH, compileFilter, type Insn, runFilter, SECCOMP_RET } from '../../src/security/bpf';
 import { allowedCaps, capMask, capSets, parseCapName } from '../../src/security/capabilities';
 import { DEFAULT_PROFILE, nativeArch, resolveProfile, type SeccompProfile } from '../../src/security/seccomp';
@@ -221,5 +226,62 @@ describe('Docker/OCI profiles', () => {
     expect(nativeArch('x64')).toBe('x86_64');
     expect(nativeArch('arm64')).toBe('aarch64');
     expect(usage(() => nativeArch('riscv64'))).toContain('no syscall table for this architecture (riscv64)');
+  });
+});
+
+describe('security steps in a plan', () => {
+  const rootFacts: HostFacts = {
+    euid: 0, egid: 0, userName: 'root', supported: ['user', 'pid', 'mnt', 'uts', 'ipc', 'net', 'cgroup'], subuid: [], subgid: [],
+    stdinTty: false, stdoutTty: false, stderrTty: false, capEff: allowedCaps({ capAdd: ['ALL'] }),
+  };
+  const userFacts: HostFacts = { ...rootFacts, euid: 1000, egid: 1000, userName: 'alice', capEff: [] };
+  const kinds = (o: Partial<SandboxOptions>, f = rootFacts) => buildPlan({ command: ['true'], stdio: 'inherit', ...o }, f).steps.map((s) => s.kind);
+
+  test('bounding set before the uid switch; capset after it; no_new_privs and seccomp right before exec', () => {
+    expect(kinds({ namespaces: ['pid'], uid: 5 }).slice(-8)).toEqual(['control-fd', 'cap-bounding', 'identity', 'capabilities', 'die-with-parent', 'no-new-privs', 'seccomp', 'exec']);
+  });
+  test('--allow-new-privs: the filter goes first, while CAP_SYS_ADMIN is there', () => {
+    expect(kinds({ namespaces: ['pid'], allowNewPrivs: true }).slice(-5)).toEqual(['seccomp', 'cap-bounding', 'capabilities', 'die-with-parent', 'exec']);
+  });
+  test('--seccomp=unconfined: no filter step; with --disable-userns, a filter of the userns rules only', () => {
+    expect(kinds({ seccomp: 'unconfined' })).not.toContain('seccomp');
+    const p = buildPlan({ command: ['true'], stdio: 'inherit', seccomp: 'unconfined', disableUserns: true }, rootFacts);
+    expect(p.security?.seccomp?.filtered).toEqual(['clone', 'clone3', 'unshare']);
+  });
+  test('keepcaps only when a non-root uid keeps added capabilities', () => {
+    const steps = buildPlan({ command: ['true'], stdio: 'inherit', namespaces: ['pid'], uid: 5, capAdd: ['NET_ADMIN'] }, rootFacts).steps;
+    expect(steps.find((s) => s.kind === 'cap-bounding')).toMatchObject({ keepCaps: true });
+    expect(steps.find((s) => s.kind === 'capabilities')).toMatchObject({ sets: { ambient: ['net_admin'] } });
+  });
+  test('unprivileged without a user namespace: nothing to drop, --cap-add and --allow-new-privs refused', () => {
+    expect(kinds({}, userFacts)).not.toContain('cap-bounding');
+    expect(usage(() => kinds({ capAdd: ['KILL'] }, userFacts))).toContain('cannot add capabilities: you are not root and the sandbox has no user namespace');
+    expect(usage(() => kinds({ allowNewPrivs: true }, userFacts))).toContain('a seccomp filter without no_new_privs needs CAP_SYS_ADMIN');
+    // in a user namespace of its own it is privileged there
+    expect(kinds({ namespaces: ['user'] }, userFacts)).toContain('cap-bounding');
+  });
+  test('the wire plan: cap masks as 32-bit halves, the filter as word pairs', () => {
+    const p = buildPlan({ command: ['true'], stdio: 'inherit', namespaces: ['user'], capAdd: ['CHECKPOINT_RESTORE'] }, rootFacts);
+    const wire = compilePlan(p, { initFd: 9, controlFd: 10 }).wire.steps;
+    expect(wire.find((s) => s.op === 40)).toMatchObject({ ids: [0xa80425fb, 0x100], n1: 63, n2: 0 });
+    expect(wire.find((s) => s.op === 41)?.ids).toEqual([0xa80425fb, 0x100, 0xa80425fb, 0x100, 0, 0, 0, 0]);
+    const filter = wire.find((s) => s.op === 43)!;
+    expect(filter.ids!.length % 2).toBe(0);
+    expect(runFilter(program(filter.ids!), { nr: nr('keyctl'), arch: X86 })).toBe(ERRNO(1));
+  });
+  test('--explain sums up what the command runs with', () => {
+    const text = explainPlan(buildPlan({ command: ['true'], stdio: 'inherit', namespaces: ['user'], uid: 0, disableUserns: true }, rootFacts)).join('\n');
+    expect(text).toContain('the command runs with:');
+    expect(text).toContain('capabilities  CAP_CHOWN, CAP_DAC_OVERRIDE');
+    expect(text).toContain('no_new_privs  1');
+    expect(text).toMatch(/seccomp +default profile, default allow, rules for: .*keyctl/);
+    expect(text).toContain('userns        cannot be created inside');
+  });
+  test('hints for the new steps', () => {
+    expect(hintFor('seccomp', 'EACCES', {})).toContain('--allow-new-privs');
+    expect(hintFor('seccomp', 'EINVAL', {})).toContain('--seccomp=unconfined');
+    expect(hintFor('capabilities', 'EPERM', {})).toContain('capset');
+    expect(hintFor('cap-bounding', 'EPERM', {})).toContain('CAP_SETPCAP');
+    expect(hintFor('exec', 'EPERM', {})).toContain('seccomp');
   });
 });
