@@ -6,7 +6,7 @@ import { NAMESPACE_TYPES, type NamespaceType } from '../linux';
 import { native } from '../native/binding';
 import type { StdioMode } from '../options';
 import { relayedTerminals, resolveStdio } from '../plan/build';
-import { insertSecuritySteps, planSecurity, type SecurityOptions } from '../plan/security';
+import { inheritSecurity, insertSecuritySteps, planSecurity, type SecurityOptions } from '../plan/security';
 import type { Plan, Step } from '../plan/types';
 import type { HostFacts } from './host';
 import { checkAlive, openNamespacePath, readNamespaces, resolveTarget, type Target } from './target';
@@ -204,9 +204,11 @@ export function prepareJoin(opts: ExecOptions, facts: HostFacts): PreparedJoin {
     steps.push({ kind: 'die-with-parent' });
     steps.push({ kind: 'exec', viaInit: true });
     if (target) checkAlive(target);
-    // docker exec applies the container's restrictions; nsrun exec applies the defaults (or the
-    // security options given to exec), since the target may not be a sandbox nsrun started.
-    const security = planSecurity(opts, {
+    // docker exec applies the container's restrictions: so does nsrun exec into a named sandbox
+    // (its registry entry); any other target gets the defaults. Options given to exec win.
+    const inherited = target?.security && Object.values(target.security).some((v) => v !== undefined && v !== 'default');
+    if (inherited) notes.push(`the security options sandbox ${target!.name} was started with apply (exec's own options replace them)`);
+    const security = planSecurity(inheritSecurity(target?.security, opts), {
       privileged: joinsUser || (facts.capEff ?? (facts.euid === 0 ? ['setpcap'] : [])).includes('setpcap'),
       uid: uidInside,
       callerCaps: facts.capEff ?? [],

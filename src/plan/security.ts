@@ -94,9 +94,11 @@ export function planSecurity(opts: SecurityOptions, ctx: SecurityContext): Secur
 
   const mode = opts.seccomp ?? 'default';
   let seccomp: SecuritySummary['seccomp'];
+  let given: SecurityOptions['seccomp'] = mode === 'default' || mode === 'unconfined' ? mode : undefined;
   if (mode !== 'unconfined' || opts.disableUserns) {
     const arch = nativeArch();
     const profile = mode === 'default' ? DEFAULT_PROFILE : mode === 'unconfined' ? USERNS_ONLY_PROFILE : typeof mode === 'string' ? readProfile(mode) : mode;
+    given ??= profile;
     const label = typeof mode === 'string' ? mode : 'profile';
     const filterCaps = ctx.privileged ? sets!.bounding : sortCaps(ctx.callerCaps);
     seccomp = resolveProfile(profile, { arch, caps: filterCaps, disableUserns: opts.disableUserns }, label);
@@ -113,7 +115,31 @@ export function planSecurity(opts: SecurityOptions, ctx: SecurityContext): Secur
     bounding,
     caps,
     final,
-    summary: { caps: sets, capsNote, noNewPrivs: !opts.allowNewPrivs, seccomp, disableUserns: !!opts.disableUserns },
+    summary: {
+      caps: sets,
+      capsNote,
+      noNewPrivs: !opts.allowNewPrivs,
+      seccomp,
+      disableUserns: !!opts.disableUserns,
+      options: { capAdd: opts.capAdd, capDrop: opts.capDrop, allowNewPrivs: opts.allowNewPrivs, seccomp: given, disableUserns: opts.disableUserns },
+    },
+  };
+}
+
+/**
+ * nsrun exec into a named sandbox: its own options again (docker exec applies the container's),
+ * except where exec was given its own: capabilities (--cap-add/--cap-drop together), the filter,
+ * no_new_privs and --disable-userns each replace the target's.
+ */
+export function inheritSecurity(target: SecurityOptions | undefined, exec: SecurityOptions): SecurityOptions {
+  if (!target) return exec;
+  const ownCaps = exec.capAdd !== undefined || exec.capDrop !== undefined;
+  return {
+    capAdd: ownCaps ? exec.capAdd : target.capAdd,
+    capDrop: ownCaps ? exec.capDrop : target.capDrop,
+    allowNewPrivs: exec.allowNewPrivs ?? target.allowNewPrivs,
+    seccomp: exec.seccomp ?? target.seccomp,
+    disableUserns: exec.disableUserns ?? target.disableUserns,
   };
 }
 

@@ -4,6 +4,7 @@ import type { NamespaceType } from '../linux';
 import type { IdRange } from '../options';
 import type { CapName, CapSets } from '../security/capabilities';
 import type { SeccompPlan } from '../security/seccomp';
+import type { SecurityOptions } from './security';
 
 export interface IdMaps {
   uid: IdRange[];
@@ -96,4 +97,7 @@ export interface SecuritySummary {
   noNewPrivs: boolean;
   seccomp?: SeccompPlan;
   disableUserns: boolean;
+  /** The options behind it (a profile file read into its object): nsrun exec into a named
+   *  sandbox applies them again, as docker exec applies the container's. */
+  options: SecurityOptions;
 }

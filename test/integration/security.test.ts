@@ -177,14 +177,14 @@ describe.skipIf(who.length === 0 || !x86 || !hasPerl)(gated(who.length > 0 && x8
   });
 });
 
-describe.skipIf(who.length === 0)(gated(who.length > 0, 'nsrun exec applies the defaults too', ROOTLESS_REASON), () => {
+describe.skipIf(who.length === 0)(gated(who.length > 0, 'nsrun exec', ROOTLESS_REASON), () => {
   // named sandboxes of an unprivileged user live in its XDG_RUNTIME_DIR
   const runtime = fs.mkdtempSync(`${dir}/xdg-`);
   fs.chownSync(runtime, NOBODY.uid, NOBODY.gid);
   fs.chmodSync(runtime, 0o700);
   const env = { ...process.env, XDG_RUNTIME_DIR: runtime };
 
-  test.each(who)('as %s: exec into a running sandbox gets the default set and the filter; --cap-drop and --seccomp work on exec', async (_n, user) => {
+  test.each(who)('as %s: exec into a running sandbox gets its restrictions (the default set and filter); --cap-drop and --seccomp work on exec', async (_n, user) => {
     const name = `sec${process.pid}${user ? 'n' : 'r'}`;
     const opts: CliOptions = { asUser: user, env };
     const argv = [...(user ? setprivPrefix(user) : []), process.execPath, NSRUN, '--name', name, '-U', '--pid', '--', 'sleep', '60'];
@@ -203,6 +203,30 @@ describe.skipIf(who.length === 0)(gated(who.length > 0, 'nsrun exec applies the 
       const insp = nsrun(['inspect', name], opts);
       expect(insp.stdout).toContain('capabilities: CAP_CHOWN, CAP_DAC_OVERRIDE');
       expect(insp.stdout).toContain('no_new_privs: 1, seccomp: filter');
+    } finally {
+      nsrun(['kill', name, 'KILL'], opts);
+      bg.kill('SIGKILL');
+      await exited;
+    }
+  });
+
+  test.each(who)('as %s: like docker exec, exec applies what the named sandbox was started with (--cap-add, --seccomp FILE, --disable-userns)', async (_n, user) => {
+    const name = `seci${process.pid}${user ? 'n' : 'r'}`;
+    const opts: CliOptions = { asUser: user, env };
+    const file = profileFile(`inherit${user ? 'n' : 'r'}`, { defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['mkdir', 'mkdirat'], action: 'SCMP_ACT_ERRNO', errnoRet: 30 }] });
+    const argv = [...(user ? setprivPrefix(user) : []), process.execPath, NSRUN, '--name', name, '-U', '--pid', '-m', '--cap-add', 'SYS_ADMIN', '--seccomp', file, '--disable-userns', '--', 'sleep', '60'];
+    const bg = spawn(argv[0], argv.slice(1), { stdio: 'ignore', env });
+    const exited = new Promise((res) => bg.once('exit', res));
+    try {
+      for (let i = 0; i < 100 && !nsrun(['ps'], opts).stdout.includes(name); i++) await new Promise((res) => setTimeout(res, 50));
+      fs.rmSync(file); // exec uses the profile the sandbox started with, not the file now
+      const r = nsrun(['exec', name, '--', 'sh', '-c', `${PROBE}; mkdir /tmp/x 2>&1; unshare -U true 2>/dev/null; echo unshare=$?`], opts);
+      expect(r.stderr).toBe('');
+      expect(BigInt(`0x${/CapEff:\s+(\w+)/.exec(r.stdout)![1]}`) & (1n << 21n)).toBe(1n << 21n);
+      expect(r.stdout).toContain('Read-only file system');
+      expect(r.stdout).toContain('unshare=1');
+      const own = nsrun(['exec', '--cap-drop', 'ALL', name, '--', 'sh', '-c', PROBE], opts);
+      expect(own.stdout).toMatch(/CapEff:\s+0000000000000000/);
     } finally {
       nsrun(['kill', name, 'KILL'], opts);
       bg.kill('SIGKILL');

@@ -6,6 +6,7 @@ import type { HostFacts } from '../../src/parent/host';
 import { buildPlan } from '../../src/plan/build';
 import { compilePlan } from '../../src/plan/compile';
 import { explainPlan } from '../../src/plan/explain';
+import { inheritSecurity } from '../../src/plan/security';
 import { AUDIT_ARCH, compileFilter, type Insn, runFilter, SECCOMP_RET } from '../../src/security/bpf';
 import { allowedCaps, capMask, capSets, parseCapName } from '../../src/security/capabilities';
 import { DEFAULT_PROFILE, nativeArch, resolveProfile, type SeccompProfile } from '../../src/security/seccomp';
@@ -276,6 +277,12 @@ describe('security steps in a plan', () => {
     expect(text).toContain('no_new_privs  1');
     expect(text).toMatch(/seccomp +default profile, default allow, rules for: .*keyctl/);
     expect(text).toContain('userns        cannot be created inside');
+  });
+  test('nsrun exec inherits a named sandbox\'s options; its own replace them (capabilities as one)', () => {
+    const target = { capAdd: ['SYS_ADMIN'], seccomp: 'unconfined' as const, disableUserns: true };
+    expect(inheritSecurity(target, {})).toEqual({ capAdd: ['SYS_ADMIN'], capDrop: undefined, allowNewPrivs: undefined, seccomp: 'unconfined', disableUserns: true });
+    expect(inheritSecurity(target, { capDrop: ['ALL'], seccomp: 'default' })).toMatchObject({ capAdd: undefined, capDrop: ['ALL'], seccomp: 'default', disableUserns: true });
+    expect(inheritSecurity(undefined, { capAdd: ['KILL'] })).toEqual({ capAdd: ['KILL'] });
   });
   test('hints for the new steps', () => {
     expect(hintFor('seccomp', 'EACCES', {})).toContain('--allow-new-privs');
