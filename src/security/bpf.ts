@@ -3,7 +3,7 @@
 //
 // Program shape:
 //   load arch; wrong architecture -> kill the process
-//   load nr; (x86_64) nr >= 0x40000000 (the x32 ABI) -> kill the process
+//   load nr; (x86_64) nr >= 0x40000000 (the x32 ABI), except -1 -> kill the process
 //   for each syscall with rules:  nr == N ? jump to its block : next   (2 instructions)
 //   return the default action
 //   blocks: the argument rules of one syscall in order, first match returns its action, then the
@@ -195,7 +195,10 @@ export function compileFilter(f: ResolvedFilter): Insn[] {
   a.ret(SECCOMP_RET.KILL_PROCESS);
   a.ld(OFF_NR);
   if (f.arch === 'x86_64') {
-    a.jmp(BPF_JGE, X32_SYSCALL_BIT, 0, 1);
+    // x32 calls have bit 30 set; -1 is not one: a tracer sets it to skip a call (seccomp runs
+    // again after ptrace), and it matches no rule below
+    a.jmp(BPF_JGE, X32_SYSCALL_BIT, 0, 2);
+    a.jmp(BPF_JEQ, 0xffffffff, 1, 0);
     a.ret(SECCOMP_RET.KILL_PROCESS);
   }
   const blocks: [string, ResolvedRule[]][] = [];
