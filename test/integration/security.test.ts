@@ -62,13 +62,11 @@ describe.skipIf(who.length === 0)(gated(who.length > 0, 'capabilities and no_new
   });
 
   test.each(who)('as %s: a non-root uid inside gets no capabilities, or only the added ones as ambient', (_n, user) => {
-    const maps = ['--map-users', `${user ? user.uid : 0}:1000:1`];
-    // a single outside id mapped to 1000: the command runs as 1000 from the start
+    // the caller mapped to 1000: the command runs as 1000 from the start, in a user namespace it owns
     const plain = probe(['-U', '--map-user', '1000'], user);
     expect(plain).toMatchObject({ CapEff: '0000000000000000', CapPrm: '0000000000000000', CapBnd: DEFAULT_MASK, CapAmb: '0000000000000000' });
     const added = probe(['-U', '--map-user', '1000', '--cap-add', 'NET_ADMIN'], user);
     expect(added).toMatchObject({ CapEff: CAP_NET_ADMIN, CapAmb: CAP_NET_ADMIN, CapInh: CAP_NET_ADMIN });
-    expect(maps).toHaveLength(2);
   });
 
   test.each(who)('as %s: --allow-new-privs leaves NoNewPrivs off and still installs the filter', (_n, user) => {
