@@ -179,6 +179,7 @@ describe.skipIf(!hasTmux)(gated(hasTmux, 'interactive terminal through tmux', 't
         s.type('sleep 30');
         await foregroundSleep(s);
         s.key('C-c');
+        await s.waitFor(BOX, 5000); // typed before the prompt, the line would not be echoed after it
         expect(await run(s, 'echo alive', BOX)).toBe('alive');
         s.type('exit 4');
         await s.waitFor(HOST);
