@@ -238,6 +238,15 @@ const HINTS: Record<string, Hint> = {
   'setns ESRCH': () => 'the target exited while nsrun was joining it; nothing was entered (setns with a pidfd enters all of the namespaces or none)',
   'setns EPERM': () => 'entering a namespace needs CAP_SYS_ADMIN in the user namespace that owns it: join as the target\'s owner (its user namespace too) or as root',
   'setns EUSERS': () => 'a time namespace can only be entered by a process that shares its memory with no other',
+  'cap-bounding EPERM': () =>
+    'dropping from the bounding set needs CAP_SETPCAP: nsrun runs without it (inside a container?); add a user namespace (-U) or run with --cap-add ALL',
+  'capabilities EPERM': () =>
+    'capset can only keep capabilities the process has: a capability added with --cap-add is missing from nsrun\'s own set (see grep Cap /proc/self/status), or the uid switch dropped it',
+  'seccomp EINVAL': () => 'the kernel rejected the seccomp filter (is CONFIG_SECCOMP_FILTER enabled?); run with --seccomp=unconfined to start without one',
+  'seccomp EACCES': () => 'without no_new_privs, installing a filter needs CAP_SYS_ADMIN: drop --allow-new-privs or use --seccomp=unconfined',
+  'seccomp EFAULT': () => 'the kernel could not read the filter: please report this as an nsrun bug',
+  'exec EPERM': () =>
+    'refused by the kernel: a seccomp profile given with --seccomp may deny execve/execveat (or a call nsrun-init makes), or an LSM forbids it; try --seccomp=unconfined to tell',
   '* EMFILE': () => 'too many open files: raise ulimit -n',
 };
 

@@ -6,7 +6,8 @@ import { gatherHostFacts } from '../parent/host';
 import { prepareJoin, type ExecOptions } from '../parent/join';
 import { explainPlan } from '../plan/explain';
 import { spawnPlan } from '../sandbox';
-import { list, parseEnv, single, type ParsedArgs } from './parse';
+import { list, parseEnv, securityFromArgv, single, type ParsedArgs } from './parse';
+import { SECURITY_OPTIONS } from './run';
 import { supervise } from './supervise';
 import * as fs from 'node:fs';
 
@@ -19,12 +20,13 @@ export function execBuilder(y: Argv): Argv {
     .option('env-from-target', { type: 'boolean', group: 'Process:', describe: "use the target's environment instead of yours" })
     .option('env', { alias: 'e', type: 'string', requiresArg: true, group: 'Process:', describe: 'set KEY=VALUE (repeatable)' })
     .option('chdir', { alias: 'w', type: 'string', requiresArg: true, group: 'Process:', describe: "working directory inside (default: the target's)" })
+    .options(SECURITY_OPTIONS)
     .option('explain', { type: 'boolean', group: 'Teaching:', describe: 'print every step before running it' })
     .example('$0 exec box -- sh', 'a shell inside the sandbox named box')
     .example('$0 exec --net=/run/netns/blue -- ip addr', 'like ip netns exec blue ip addr');
 }
 
-const VALUED = new Set(['--env', '-e', '--chdir', '-w']);
+const VALUED = new Set(['--env', '-e', '--chdir', '-w', '--cap-add', '--cap-drop', '--seccomp']);
 
 /**
  * `exec [options] TARGET [options] COMMAND...`: options may come before and after TARGET, and the
@@ -41,7 +43,7 @@ export function splitExecCommand(args: string[]): string[] {
     }
     words++;
     // with namespace files the TARGET is optional: then the first word is the command
-    const hasPaths = args.slice(0, i).some((x) => /^--[a-z]+=/.test(x) && !x.startsWith('--env=') && !x.startsWith('--chdir='));
+    const hasPaths = args.slice(0, i).some((x) => /^--[a-z]+=/.test(x) && !/^--(env|chdir|cap-add|cap-drop|seccomp)=/.test(x));
     if (words === 2 || (words === 1 && hasPaths)) return [...args.slice(0, i), '--', ...args.slice(i)];
   }
   return args;
@@ -80,6 +82,7 @@ export async function execHandler(argv: ParsedArgs, paths: Partial<Record<Namesp
   if (env.length) opts.env = parseEnv(env);
   const cwd = single(argv, 'chdir', '--chdir');
   if (cwd !== undefined) opts.cwd = cwd;
+  Object.assign(opts, securityFromArgv(argv));
 
   const facts = gatherHostFacts();
   const prepared = prepareJoin(opts, facts);
