@@ -10,6 +10,7 @@ import { inspectBuilder, inspectHandler, killBuilder, killHandler, psBuilder, ps
 import type { NamespaceType } from '../linux';
 import type { ParsedArgs } from './parse';
 import { runBuilder, runHandler } from './run';
+import { statsBuilder, statsHandler } from './stats';
 
 function writeErr(lines: string[]): void {
   fs.writeSync(2, lines.map((l) => `${l}\n`).join(''));
@@ -34,6 +35,7 @@ const COMMANDS = `Commands:
   nsrun ps                           list running named sandboxes
   nsrun inspect TARGET               what a sandbox isolates and shares
   nsrun kill TARGET [SIGNAL]         signal a sandbox
+  nsrun stats [TARGET...]            live CPU, memory, network, block I/O, PIDs
   nsrun doctor [--json]              check what this host lets nsrun do`;
 
 /** What a handler gets besides the parsed arguments. */
@@ -58,6 +60,7 @@ const SUBCOMMANDS: Record<string, Sub> = {
   ps: { builder: psBuilder, handler: psHandler, positional: false },
   inspect: { builder: inspectBuilder, handler: inspectHandler, positional: true },
   kill: { builder: killBuilder, handler: killHandler, positional: true },
+  stats: { builder: statsBuilder, handler: statsHandler, positional: true },
   doctor: { builder: doctorBuilder, handler: doctorHandler, positional: false },
 };
 
