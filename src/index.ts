@@ -22,3 +22,6 @@ export function explain(options: SandboxOptions): string {
 export { ps, inspect, kill, parseSignal, type SandboxInfo, type Inspection } from './manage';
 export { formatInspection } from './parent/inspect';
 export { doctor, formatDoctor, type Check, type DoctorEnv, type Verdict } from './doctor';
+export { stats, watchStats, type StatsOptions, type StatsTick } from './stats/watch';
+export type { SandboxStats } from './stats/compute';
+export { formatTable as formatStatsTable } from './stats/format';
