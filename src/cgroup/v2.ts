@@ -37,16 +37,18 @@ export class V2Driver implements CgroupDriver {
   prepare(req: CgroupRequest): CgroupSetup {
     const l = req.limits;
     const own = this.own();
+    // messages name the first controller asked for (the flag the user typed), else the cgroup
+    const first = neededControllers(l)[0] ?? 'cgroup';
     let parent: string;
     if (req.parent !== undefined) parent = parentIn(own.mount.mountPoint, req.parent);
     else parent = own.dir === own.mount.mountPoint || V2Driver.isRoot(own.dir) ? own.dir : path.dirname(own.dir);
     if (!fs.existsSync(path.join(parent, 'cgroup.controllers')))
-      throw problem('no-parent', 'cgroup', `${req.parent !== undefined ? `--cgroup-parent ${req.parent}: ` : ''}${parent} is not a cgroup v2 directory`, { path: parent, version: 2 });
+      throw problem('no-parent', first, `${req.parent !== undefined ? `--cgroup-parent ${req.parent}: ` : ''}${parent} is not a cgroup v2 directory`, { limits: l, path: parent, version: 2 });
     const leaf = path.join(parent, req.name);
-    if (fs.existsSync(leaf)) throw problem('busy', 'cgroup', `${leaf} already exists`, { version: 2 });
     const ctx = { limits: l, parent, version: 2 as const, rootless: req.rootless };
+    if (fs.existsSync(leaf)) throw problem('busy', 'cgroup', `${leaf} already exists`, { version: 2 });
     if (!writable(parent))
-      throw problem(req.rootless ? 'not-delegated' : 'no-permission', 'cgroup', `${parent} is not writable by uid ${process.geteuid!()}${req.rootless ? ': it is not delegated to you' : ''}`, ctx);
+      throw problem(req.rootless ? 'not-delegated' : 'no-permission', first, `${parent} is not writable by uid ${process.geteuid!()}${req.rootless ? ': it is not delegated to you' : ''}`, ctx);
 
     const needed = neededControllers(l);
     const available = (readText(path.join(parent, 'cgroup.controllers')) ?? '').trim().split(/\s+/).filter(Boolean);
@@ -67,7 +69,7 @@ export class V2Driver implements CgroupDriver {
     // moving our child from our cgroup into the leaf needs write access to the common ancestor
     const common = commonAncestor(own.dir, leaf);
     if (req.rootless && !writable(path.join(common, 'cgroup.procs')))
-      throw problem('not-delegated', 'cgroup', `moving the sandbox from ${own.dir} to ${leaf} needs write access to ${common}/cgroup.procs (their common ancestor)`, ctx);
+      throw problem('not-delegated', first, `moving the sandbox from ${own.dir} to ${leaf} needs write access to ${common}/cgroup.procs (their common ancestor)`, ctx);
 
     ops.push({ op: 'mkdir', path: leaf, controller: 'cgroup' });
     const w = (controller: string, file: string, value: string | number) => ops.push({ op: 'write', path: path.join(leaf, file), value: String(value), controller });
