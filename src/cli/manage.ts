@@ -1,7 +1,7 @@
 // `nsrun ps`, `nsrun inspect`, `nsrun kill`: looking at and signalling running sandboxes.
 import * as fs from 'node:fs';
 import type { Argv } from 'yargs';
-import { inspect, kill, ps } from '../manage';
+import { inspect, kill, pause, ps, resume } from '../manage';
 import { formatInspection } from '../parent/inspect';
 import { usageError } from '../errors';
 import { commandOf, type ParsedArgs } from './parse';
@@ -24,10 +24,10 @@ export function psBuilder(y: Argv): Argv {
 export function psHandler(argv: ParsedArgs): number {
   const rows = ps();
   if (argv.json) {
-    out(JSON.stringify(rows.map((r) => ({ name: r.name, pid: r.pid, namespaces: r.isolated, uptimeSeconds: r.uptimeSeconds, command: r.command, createdAt: r.createdAt })), null, 2));
+    out(JSON.stringify(rows.map((r) => ({ name: r.name, pid: r.pid, state: r.state, namespaces: r.isolated, uptimeSeconds: r.uptimeSeconds, command: r.command, createdAt: r.createdAt })), null, 2));
     return 0;
   }
-  const table = [['NAME', 'PID', 'NAMESPACES', 'UPTIME', 'COMMAND'], ...rows.map((r) => [r.name, String(r.pid), r.isolated.join(',') || '-', uptime(r.uptimeSeconds), r.command.join(' ')])];
+  const table = [['NAME', 'PID', 'STATE', 'NAMESPACES', 'UPTIME', 'COMMAND'], ...rows.map((r) => [r.name, String(r.pid), r.state, r.isolated.join(',') || '-', uptime(r.uptimeSeconds), r.command.join(' ')])];
   const widths = table[0].map((_, i) => Math.max(...table.map((row) => row[i].length)));
   out(table.map((row) => row.map((c, i) => (i === row.length - 1 ? c : c.padEnd(widths[i]))).join('  ')).join('\n'));
   return 0;
@@ -54,11 +54,36 @@ export function killBuilder(y: Argv): Argv {
     .option('signal', { alias: 's', type: 'string', requiresArg: true, describe: 'the signal, as a name (TERM, SIGKILL) or a number' });
 }
 
-export function killHandler(argv: ParsedArgs): number {
+export async function killHandler(argv: ParsedArgs): Promise<number> {
   const [target, signal, extra] = commandOf(argv);
   if (!target) throw usageError('TARGET', 'no target given', 'usage: nsrun kill TARGET [SIGNAL]');
   if (extra !== undefined) throw usageError(extra, 'unexpected argument', 'usage: nsrun kill TARGET [SIGNAL]');
   if (signal !== undefined && argv.signal !== undefined) throw usageError('--signal', 'the signal is given twice');
-  kill(target, signal ?? (argv.signal as string | undefined) ?? 'SIGTERM');
+  await kill(target, signal ?? (argv.signal as string | undefined) ?? 'SIGTERM');
+  return 0;
+}
+
+export function pauseBuilder(y: Argv): Argv {
+  return y.usage('nsrun pause TARGET\n\nFreeze every process of a sandbox (name or PID) with the cgroup freezer; nsrun resume thaws it. Needs a sandbox started with a limit or --cgroup-parent.');
+}
+
+export function resumeBuilder(y: Argv): Argv {
+  return y.usage('nsrun resume TARGET\n\nThaw a sandbox frozen by nsrun pause.');
+}
+
+function oneTarget(argv: ParsedArgs, verb: string): string {
+  const [target, extra] = commandOf(argv);
+  if (!target) throw usageError('TARGET', 'no target given', `usage: nsrun ${verb} TARGET`);
+  if (extra !== undefined) throw usageError(extra, 'unexpected argument', `usage: nsrun ${verb} TARGET`);
+  return target;
+}
+
+export async function pauseHandler(argv: ParsedArgs): Promise<number> {
+  await pause(oneTarget(argv, 'pause'));
+  return 0;
+}
+
+export async function resumeHandler(argv: ParsedArgs): Promise<number> {
+  await resume(oneTarget(argv, 'resume'));
   return 0;
 }

@@ -3,6 +3,7 @@ import { CLONE_FLAG_NAME, MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_RDONLY, MS
 import type { IdRange } from '../options';
 import { DEVPTS_OPTIONS } from './compile';
 import { ROOTFS_FD_TOKEN } from './rootfs';
+import type { CgroupPlan } from '../cgroup/sandbox-cgroup';
 import type { Plan, Step } from './types';
 
 export function mapText(ranges: IdRange[]): string {
@@ -163,6 +164,7 @@ export const MAN_PAGES: Record<string, string> = {
   'remount-ro': 'mount(2) MS_REMOUNT|MS_RDONLY',
   'check-cwd': 'getcwd(2)',
   'join-cgroup': 'cgroups(7): cgroup.procs',
+  cgroup: 'cgroups(7)',
   'non-dumpable': 'prctl(2) PR_SET_DUMPABLE',
   setns: 'setns(2) with a pidfd',
   'setns-fd': 'setns(2)',
@@ -197,6 +199,7 @@ export function explainPlan(plan: Plan): string[] {
     steps.push(['', `  ${gidWho} gid_map: ${describeRanges(m.gid, 'gid')}`]);
     steps.push(['', '  the child waits until the maps are written'])
   }
+  if (plan.cgroup) steps.push(...explainCgroup(plan.cgroup));
   for (const s of plan.steps) {
     const text = describeStep(s, plan);
     if (text) steps.push(['name' in s ? s.name : s.kind, text]);
@@ -244,4 +247,24 @@ export function lookAt(s: Step | 'clone' | 'id-map', pid: number): string[] {
     default:
       return [`ls -l /proc/${pid}/ns; cat /proc/${pid}/status | head`];
   }
+}
+
+/** The cgroup steps: exact files and values once prepared on this host, else the limits. */
+function explainCgroup(c: CgroupPlan): [string, string][] {
+  const out: [string, string][] = [];
+  const s = c.setup;
+  if (!s) {
+    out.push(['cgroup', `a cgroup of its own, ${c.name}${c.parent ? ` under ${c.parent}` : ''}, with ${Object.entries(c.limits).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(', ') || 'no limits'}`]);
+    return out;
+  }
+  out.push(['cgroup', `cgroup v${s.version}: the sandbox's own cgroup ${s.name}, made before the clone`]);
+  for (const op of s.ops) {
+    if (op.op === 'mkdir') out.push(['', `  mkdir ${op.path}`]);
+    else if (op.op === 'enable') out.push(['', `  echo ${op.value} > ${op.path}   (enable ${op.controller} for the children)`]);
+    else out.push(['', `  echo '${op.value}' > ${op.path}`]);
+  }
+  for (const f of s.procs) out.push(['', `  attach: echo CHILD_PID > ${f}`]);
+  out.push(['', '  (the child is attached while it waits for "go": the command never runs outside its limits)']);
+  out.push(['', '  removed when the sandbox ends (what is left inside is killed first)']);
+  return out;
 }

@@ -1,5 +1,6 @@
 // The plan: what nsrun will do, in order, as data. Built and checked in TypeScript, printed by
 // --explain, compiled to the wire form the native child executes.
+import type { CgroupPlan } from '../cgroup/sandbox-cgroup';
 import type { NamespaceType } from '../linux';
 import type { IdRange } from '../options';
 
@@ -75,6 +76,8 @@ export interface Plan {
   env: string[];
   /** --step: the child waits before each step until the parent says go. */
   step?: boolean;
+  /** A cgroup of its own with these limits (the child waits until it is attached). */
+  cgroup?: CgroupPlan;
   /** The caller, for messages: host euid/egid and whether unprivileged. */
   caller: { uid: number; gid: number; rootless: boolean };
 }
