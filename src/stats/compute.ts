@@ -3,6 +3,19 @@
 // cgroup's limit or, with none, the host's memory. Pure: the readings come from sample.ts.
 import type { BlockBytes, NetInterface } from './parse';
 
+export type Metric = 'cpu' | 'memory' | 'blockIo' | 'pids';
+
+export interface CgroupScope {
+  version: 1 | 2;
+  /** The cgroup the numbers are for, as /proc/PID/cgroup names it (v2: the unified one; v1: memory's, else cpuacct's). */
+  path: string;
+  /**
+   * Numbers read from a root cgroup: they are the whole host's, not the target's own (on v1 a
+   * process may have a cgroup of its own in one hierarchy and sit in the root of another).
+   */
+  hostWide: Metric[];
+}
+
 /** One reading of a target's cgroup and network namespace at one moment. */
 export interface RawSample {
   pid: number;
@@ -11,7 +24,7 @@ export interface RawSample {
   monotonicNs: bigint;
   /** Wall clock, for the report. */
   time: Date;
-  cgroup: { version: 1 | 2; path: string };
+  cgroup: CgroupScope;
   /** Cumulative CPU time of the cgroup (and its descendants), ns; undefined without cpu accounting. */
   cpuNs?: number;
   memory?: {
@@ -39,8 +52,7 @@ export interface SandboxStats {
   pid: number;
   /** ISO time of the reading. */
   time: string;
-  /** The cgroup the numbers are for (v2: the unified path; v1: the memory or cpuacct hierarchy's). */
-  cgroup: { version: 1 | 2; path: string };
+  cgroup: CgroupScope;
   cpu: {
     /** CPU time used so far, ns. */
     usageNs: number | null;

@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { dirFor, type CgroupDir } from '../cgroup/layout';
-import type { RawSample } from './compute';
+import type { CgroupScope, Metric, RawSample } from './compute';
 import { countIds, cpuNsFromCpuStat, parseBlkio, parseIoStat, parseKeyValues, parseLimit, parseNetDev, parseNumber } from './parse';
 
 export type ReadFile = (file: string) => string | undefined;
@@ -132,10 +132,13 @@ export function hostMemory(read: ReadFile): number {
   return parseKeyValues(read('/proc/meminfo') ?? '').get('MemTotal') ?? 0;
 }
 
+const CONTROLLER: Record<Metric, string> = { cpu: 'cpuacct', memory: 'memory', blockIo: 'blkio', pids: 'pids' };
+
 /** The cgroup the numbers are for: where memory is accounted (else CPU), as /proc/PID/cgroup names it. */
-export function cgroupOf(dirs: CgroupDir[]): RawSample['cgroup'] {
+export function cgroupOf(dirs: CgroupDir[]): CgroupScope {
   const d = dirFor(dirs, 'memory') ?? dirFor(dirs, 'cpuacct') ?? dirs[0];
-  return d ? { version: d.version, path: d.path } : { version: 2, path: '/' };
+  const hostWide = (Object.keys(CONTROLLER) as Metric[]).filter((m) => dirFor(dirs, CONTROLLER[m])?.path === '/');
+  return { version: d?.version ?? 2, path: d?.path ?? '/', hostWide };
 }
 
 /** Everything for one process, read now. */

@@ -80,7 +80,7 @@ describe.skipIf(!ok)(title('nsrun stats on cgroup v2'), { timeout: 180_000 }, ()
     const after = keyed(leaf.read('cpu.stat')).usage_usec * 1000;
     expect([r.status, r.stderr]).toEqual([0, '']);
     const s = JSON.parse(r.stdout);
-    expect(s).toMatchObject({ name, pid, exited: false, cgroup: { version: 2, path: leaf.rel } });
+    expect(s).toMatchObject({ name, pid, exited: false, cgroup: { version: 2, path: leaf.rel, hostWide: [] } });
     expect(s.cpu.ratio).toBeGreaterThan(0.2);
     expect(s.cpu.usageNs).toBeGreaterThanOrEqual(before);
     expect(s.cpu.usageNs).toBeLessThanOrEqual(after);
@@ -112,7 +112,7 @@ describe.skipIf(!ok)(title('nsrun stats on cgroup v2'), { timeout: 180_000 }, ()
     const root = (fs.readFileSync('/proc/1/cgroup', 'utf8').match(/^0::(.*)$/m) ?? [])[1];
     expect(root).toBe('/');
     const s = JSON.parse(nsrun(['stats', '1', '--no-stream', '--json'], { timeoutMs: 60_000 }).stdout);
-    expect(s).toMatchObject({ pid: 1, cgroup: { version: 2, path: '/' }, memory: { usage: null, ratio: null } });
+    expect(s).toMatchObject({ pid: 1, cgroup: { version: 2, path: '/', hostWide: ['cpu', 'memory', 'blockIo', 'pids'] }, memory: { usage: null, ratio: null } });
     expect(s.pids).toBeGreaterThanOrEqual(5);
     expect(nsrun(['stats', '1', '--no-stream'], { timeoutMs: 60_000 }).stdout.split('\n')[1]).toMatch(/^-\s+1\s+\S+\s+--\s+--\s/);
   });

@@ -88,6 +88,13 @@ function statsProcess(args: string[], wrap = (argv: string[]) => argv): { child:
   return { child, out: () => out, done };
 }
 
+/** The metrics a process has no cgroup of its own for (its v1 line for that controller is the root). */
+function hostWideOf(pid: number): string[] {
+  const lines = fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8');
+  const at = (c: string) => new RegExp(`^\\d+:([^:]*,)?${c}(,[^:]*)?:/$`, 'm').test(lines);
+  return [['cpu', 'cpuacct'], ['memory', 'memory'], ['blockIo', 'blkio'], ['pids', 'pids']].filter(([, c]) => at(c)).map(([m]) => m);
+}
+
 /** The block device (whole disk) that holds `dir`, as MAJ:MIN, if it is on one. */
 function diskOf(dir: string): string | undefined {
   const dev = fs.statSync(dir).dev;
@@ -297,9 +304,21 @@ describe.skipIf(!isRoot || !v1Host)(gated(isRoot && v1Host, 'nsrun stats on cgro
     const memLine = fs.readFileSync(`/proc/${process.pid}/cgroup`, 'utf8').split('\n').find((l) => /^\d+:memory:/.test(l))!;
     expect(me).toMatchObject({ pid: process.pid, cgroup: { version: 1, path: memLine.split(':')[2] }, network: { namespace: 'host' } });
     expect(me.name).toBeUndefined();
+    expect(me.cgroup.hostWide).toEqual(hostWideOf(process.pid));
     expect(me.memory.usage).toBeGreaterThan(0);
     const row = nsrun(['stats', String(process.pid), '--no-stream']).stdout.split('\n')[1];
     expect(row).toMatch(new RegExp(`^-\\s+${process.pid}\\s.*\\shost\\s`));
+  });
+
+  test('a sandbox with nsrun run --memory/--pids: its limit and PIDs from its own cgroup; root-cgroup numbers marked', async () => {
+    const limited = await namedSandbox(`${unique}lim`, ['--pid', '--memory', '96m', '--pids', '20'], ['sleep', '1000']);
+    const s = JSON.parse(nsrun(['stats', `${unique}lim`, '--no-stream', '--json']).stdout);
+    expect(s).toMatchObject({ name: `${unique}lim`, pid: limited.pid, memory: { limit: 96 * MiB, cgroupLimit: 96 * MiB }, pids: 2 });
+    expect(s.cgroup.path).toMatch(new RegExp(`/nsrun-${unique}lim$`));
+    expect(s.cgroup.hostWide).toEqual(hostWideOf(limited.pid));
+    const lines = nsrun(['stats', `${unique}lim`, '--no-stream']).stdout.trimEnd().split('\n');
+    expect(lines[1]).toMatch(new RegExp(`^${unique}lim\\s+${limited.pid}\\s.*\\s/ 96MiB\\s`));
+    if (s.cgroup.hostWide.length) expect(lines[2]).toMatch(/^\* read from a root cgroup/);
   });
 
   test('bad targets: one line, exit 125, nothing printed on stdout', () => {

@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 import { resolveCgroupDirs, detectLayout } from '../../src/cgroup/layout';
 import { computeStats, cpuRatio, memoryUsage, type RawSample } from '../../src/stats/compute';
-import { binarySize, decimalSize, exitedLine, formatTable, jsonLine, percent } from '../../src/stats/format';
+import { binarySize, decimalSize, exitedLine, formatTable, HOST_WIDE_NOTE, jsonLine, percent } from '../../src/stats/format';
 import { countIds, cpuNsFromCpuStat, parseBlkio, parseIoStat, parseKeyValues, parseLimit, parseNetDev, parseNumber } from '../../src/stats/parse';
 import { readSample } from '../../src/stats/sample';
 
@@ -71,7 +71,7 @@ describe('parsers on recorded files', () => {
 
 const GiB = 1024 ** 3;
 function raw(over: Partial<RawSample>): RawSample {
-  return { pid: 42, monotonicNs: 0n, time: new Date('2026-01-01T00:00:00Z'), cgroup: { version: 2, path: '/box' }, hostMemory: 16 * GiB, ...over };
+  return { pid: 42, monotonicNs: 0n, time: new Date('2026-01-01T00:00:00Z'), cgroup: { version: 2, path: '/box', hostWide: [] }, hostMemory: 16 * GiB, ...over };
 }
 
 describe('docker arithmetic', () => {
@@ -121,7 +121,7 @@ describe('docker arithmetic', () => {
       name: 'box',
       pid: 42,
       time: '2026-01-01T00:00:00.000Z',
-      cgroup: { version: 2, path: '/box' },
+      cgroup: { version: 2, path: '/box', hostWide: [] },
       cpu: { usageNs: 2.25e9, ratio: 0.5 },
       memory: { usage: 64 * 1024 * 1024, limit: 256 * 1024 * 1024, cgroupLimit: 256 * 1024 * 1024, ratio: 0.25 },
       network: { namespace: 'host', rxBytes: 0, txBytes: 0, interfaces: [] },
@@ -171,6 +171,15 @@ describe('units and table', () => {
     ]);
   });
 
+  test('numbers from a root cgroup are marked * and explained under the table', () => {
+    const partly = { ...box, cgroup: { ...box.cgroup, hostWide: ['cpu', 'blockIo'] as ('cpu' | 'blockIo')[] } };
+    const lines = formatTable([partly, bare]);
+    expect(lines[1]).toBe('box    42    50.00%*   1.5MiB / 2GiB       0.07%   1.2kB / 3MB   0B / 4.1kB*   2');
+    expect(lines[2]).toMatch(/^-      7     --        --/); // unknowns are not marked
+    expect(lines[3]).toBe(HOST_WIDE_NOTE);
+    expect(lines).toHaveLength(4);
+  });
+
   test('JSON lines: the numbers raw, exited: false; a last line for a target that ended', () => {
     const j = JSON.parse(jsonLine(box));
     expect(j).toMatchObject({ name: 'box', pid: 42, exited: false, cpu: { ratio: 0.5 }, memory: { usage: 1572864, limit: 2 * GiB }, network: { rxBytes: 1200, txBytes: 3e6 }, blockIo: { writeBytes: 4096 }, pids: 2 });
@@ -212,6 +221,10 @@ describe('the reader over simulated cgroup trees', () => {
       pids: 3,
     });
     expect(s.hostMemory).toBe(os.totalmem());
+    expect(s.cgroup.hostWide).toEqual([]);
+    // a sandbox with a memory limit only: its own memory cgroup, the root of the others
+    const partly = resolveCgroupDirs(detectLayout(mountinfo), '4:pids:/\n3:blkio:/\n2:memory:/box\n1:cpuacct:/\n0::/\n');
+    expect(readSample(process.pid, partly).cgroup).toEqual({ version: 1, path: '/box', hostWide: ['cpu', 'blockIo', 'pids'] });
   });
 
   test('v1 without a pids controller counts the threads in tasks, with descendants; blkio with no devices = 0', () => {
