@@ -11,7 +11,7 @@ const USAGE = 'nsrun stats [TARGET...] [--no-stream] [--json]';
 
 export function statsBuilder(y: Argv): Argv {
   return y
-    .usage(`${USAGE}\n\nLive CPU, memory, network and block I/O and PIDs of sandboxes, like docker stats. TARGET is a sandbox name or any PID (its cgroup and network namespace); without one, every running named sandbox. Ctrl-C ends it.`)
+    .usage(`${USAGE}\n\nCPU, memory, network and block I/O and PIDs of sandboxes, like docker stats, redrawn every second until Ctrl-C. TARGET: a sandbox name or any PID (its cgroup); none: every running named sandbox.`)
     .option('stream', { type: 'boolean', hidden: true })
     .option('no-stream', { type: 'boolean', describe: 'print one reading (CPU % over half a second) and exit' })
     .option('json', { type: 'boolean', describe: 'one JSON object per target per reading (bytes and ratios), for scripts' });
