@@ -35,8 +35,13 @@ interface Tracked {
 
 function pin(spec: string): Tracked {
   const t = resolveTarget(spec);
-  // a PID that is a named sandbox gets its name
-  const name = t.name ?? list().find((e) => e.pid === t.pid)?.name;
+  // a PID that is a named sandbox gets its name (no registry, e.g. no XDG_RUNTIME_DIR: no name)
+  let name = t.name;
+  try {
+    name ??= list().find((e) => e.pid === t.pid)?.name;
+  } catch {
+    // the PID is still a target
+  }
   return { spec, pid: t.pid, pidfd: t.pidfd, name };
 }
 
