@@ -131,7 +131,7 @@ export async function* watchStats(targets: string[] = [], opts: StatsOptions = {
           tracked.splice(tracked.indexOf(t), 1);
           continue;
         }
-        // a target first seen at the last tick has no previous reading yet: CPU % shows as --
+        // CPU % is over the time since the previous reading (taken when the target was picked up)
         tick.stats.push(computeStats(cur, t.prev));
         t.prev = cur;
       }

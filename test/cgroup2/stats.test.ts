@@ -1,15 +1,16 @@
 // nsrun stats on a pure cgroup v2 host (npm run test:cgroup2 boots one): a named sandbox that
 // burns CPU, holds 64 MiB and does direct I/O on the scratch disk, moved into a leaf cgroup
 // whose parent carries the memory limit; the numbers checked against cpu.stat, memory.current,
-// io.stat and pids.current. On a host that is not pure v2 every test skips with the reason.
+// io.stat and pids.current; a sandbox with its own cgroup from nsrun run --memory, as root and as
+// nobody in a delegated subtree. On a host that is not pure v2 every test skips with the reason.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { isRoot } from '../helpers/caps';
-import { CGROUP2_SKIP_REASON, enableControllers, makeTestCgroup, onCgroup2Host, type TestCgroup } from '../helpers/cgroup2';
-import { NSRUN, nsrun } from '../helpers/cli';
+import { isRoot, NOBODY } from '../helpers/caps';
+import { CGROUP2_SKIP_REASON, delegate, enableControllers, inCgroup, makeTestCgroup, onCgroup2Host, type TestCgroup } from '../helpers/cgroup2';
+import { NSRUN, nsrun, setprivPrefix, type CliOptions } from '../helpers/cli';
 
 const ok = onCgroup2Host && isRoot;
 const reason = onCgroup2Host ? 'needs root' : CGROUP2_SKIP_REASON;
@@ -115,5 +116,52 @@ describe.skipIf(!ok)(title('nsrun stats on cgroup v2'), { timeout: 180_000 }, ()
     expect(s).toMatchObject({ pid: 1, cgroup: { version: 2, path: '/', hostWide: ['cpu', 'memory', 'blockIo', 'pids'] }, memory: { usage: null, ratio: null } });
     expect(s.pids).toBeGreaterThanOrEqual(5);
     expect(nsrun(['stats', '1', '--no-stream'], { timeoutMs: 60_000 }).stdout.split('\n')[1]).toMatch(/^-\s+1\s+\S+\s+--\s+--\s/);
+  });
+
+  /** A named sandbox running a busy loop under nsrun run --memory 64m --pids 20; resolves with its pid. */
+  async function limited(sbName: string, prefix: string[], opts: CliOptions): Promise<{ child: ChildProcess; pid: number }> {
+    const argv = [...prefix, process.execPath, NSRUN, '--name', sbName, '--pid', '--memory', '64m', '--pids', '20', '--', 'sh', '-c', 'while :; do :; done'];
+    const child = spawn(argv[0], argv.slice(1), { stdio: 'ignore' });
+    const found = await waitFor(`${sbName} in nsrun ps`, () => (JSON.parse(nsrun(['ps', '--json'], opts).stdout || '[]') as { name: string; pid: number }[]).find((e) => e.name === sbName)?.pid);
+    return { child, pid: found };
+  }
+
+  test('a sandbox with nsrun run --memory has one cgroup of its own: every column is its own', async () => {
+    const sb = await limited(`${name}m`, [], {});
+    try {
+      const s = JSON.parse(nsrun(['stats', `${name}m`, '--no-stream', '--json'], { timeoutMs: 60_000 }).stdout);
+      expect(s).toMatchObject({ pid: sb.pid, memory: { limit: 64 * MiB, cgroupLimit: 64 * MiB }, pids: 2 });
+      expect(s.cgroup).toEqual({ version: 2, path: expect.stringMatching(new RegExp(`/nsrun-${name}m$`)), hostWide: [] });
+      expect(s.cpu.ratio).toBeGreaterThan(0.2);
+    } finally {
+      // through nsrun, which then removes the sandbox's cgroup
+      nsrun(['kill', `${name}m`, 'KILL']);
+      await waitFor('nsrun to exit', () => sb.child.exitCode !== null || sb.child.signalCode !== null, 30_000);
+    }
+  });
+
+  test('rootless in a delegated subtree: nobody watches its own limited sandbox', async () => {
+    const deleg = makeTestCgroup('stats-deleg');
+    enableControllers(deleg, ['cpu', 'memory', 'pids']);
+    const shell = deleg.child('shell');
+    delegate(deleg, NOBODY);
+    const xdg = fs.mkdtempSync(path.join(os.tmpdir(), `nsrun-stats-xdg-${process.pid}-`));
+    fs.chownSync(xdg, NOBODY.uid, NOBODY.gid);
+    fs.chmodSync(xdg, 0o700);
+    const asNobody: CliOptions = { asUser: NOBODY, env: { ...process.env, XDG_RUNTIME_DIR: xdg }, timeoutMs: 60_000 };
+    let sb: { child: ChildProcess; pid: number } | undefined;
+    try {
+      sb = await limited(`${name}r`, [...inCgroup(shell), ...setprivPrefix(NOBODY), 'env', `XDG_RUNTIME_DIR=${xdg}`], asNobody);
+      const r = nsrun(['stats', `${name}r`, '--no-stream', '--json'], asNobody);
+      expect([r.status, r.stderr]).toEqual([0, '']);
+      const s = JSON.parse(r.stdout);
+      expect(s).toMatchObject({ pid: sb.pid, memory: { limit: 64 * MiB }, pids: 2, cgroup: { version: 2, path: expect.stringMatching(new RegExp(`^${deleg.rel}/nsrun-${name}r$`)), hostWide: [] } });
+      expect(s.cpu.ratio).toBeGreaterThan(0.2);
+    } finally {
+      if (sb) nsrun(['kill', `${name}r`, 'KILL'], asNobody);
+      await waitFor('the sandbox to end', () => !sb || sb.child.exitCode !== null || sb.child.signalCode !== null, 30_000);
+      deleg.remove();
+      fs.rmSync(xdg, { recursive: true, force: true });
+    }
   });
 });

@@ -319,6 +319,10 @@ describe.skipIf(!isRoot || !v1Host)(gated(isRoot && v1Host, 'nsrun stats on cgro
     const lines = nsrun(['stats', `${unique}lim`, '--no-stream']).stdout.trimEnd().split('\n');
     expect(lines[1]).toMatch(new RegExp(`^${unique}lim\\s+${limited.pid}\\s.*\\s/ 96MiB\\s`));
     if (s.cgroup.hostWide.length) expect(lines[2]).toMatch(/^\* read from a root cgroup/);
+    // ended through nsrun (not by killing nsrun), so it removes the sandbox's cgroups
+    expect(nsrun(['kill', `${unique}lim`, 'KILL']).status).toBe(0);
+    await waitFor(() => limited.child.exitCode !== null || limited.child.signalCode !== null, 'nsrun to exit');
+    expect(fs.existsSync(`/sys/fs/cgroup/memory${s.cgroup.path}`)).toBe(false);
   });
 
   test('bad targets: one line, exit 125, nothing printed on stdout', () => {
