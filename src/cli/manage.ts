@@ -50,7 +50,7 @@ export async function inspectHandler(argv: ParsedArgs): Promise<number> {
 
 export function killBuilder(y: Argv): Argv {
   return y
-    .usage('nsrun kill TARGET [SIGNAL]\n\nSend SIGNAL (default TERM) to a sandbox through a pidfd; by name it goes to its nsrun-init, which forwards it to the command.')
+    .usage('nsrun kill TARGET [SIGNAL]\n\nSend SIGNAL (default TERM) to a sandbox through a pidfd; by name it goes to its nsrun-init, which forwards it to the command. KILL to a sandbox with a cgroup of its own (one started with a limit) kills every process in it at once (cgroup.kill on v2).')
     .option('signal', { alias: 's', type: 'string', requiresArg: true, describe: 'the signal, as a name (TERM, SIGKILL) or a number' });
 }
 

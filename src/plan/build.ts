@@ -126,6 +126,8 @@ export function buildPlan(opts: SandboxOptions, facts: HostFacts, probe?: Rootfs
   // --step needs the child waiting from the start, maps or not; so does joining a cgroup
   if (idMaps || opts.step || limits) steps.push({ kind: 'await-id-maps' });
   if (has('time')) steps.push({ kind: 'unshare-time' });
+  // with a cgroup of its own, the cgroup namespace is made once the child is in it (its root)
+  if (has('cgroup') && limits) steps.push({ kind: 'unshare-cgroup' });
   if (has('mnt')) steps.push({ kind: 'make-private' });
   const rootfs = probe ? rootfsSteps(opts, { probe, pidns: has('pid'), netns: has('net'), userns: has('user') }) : undefined;
   if (rootfs) steps.push(...rootfs.before, ...rootfs.after);

@@ -61,6 +61,8 @@ export function describeStep(s: Step, plan: Plan): string | undefined {
       return undefined; // shown with the id-map line
     case 'unshare-time':
       return 'unshare(CLONE_NEWTIME): children get a new time namespace (clone() cannot take this flag)';
+    case 'unshare-cgroup':
+      return 'unshare(CLONE_NEWCGROUP) now that the child is in its own cgroup: inside, that cgroup is the root';
     case 'make-private':
       return 'mount --make-rprivate /: nothing mounted inside propagates back to the host';
     case 'mount-proc':
@@ -129,6 +131,7 @@ export const MAN_PAGES: Record<string, string> = {
   join: 'setns(2), namespaces(7)',
   'id-map': 'user_namespaces(7): /proc/PID/uid_map',
   'unshare-time': 'unshare(2), time_namespaces(7)',
+  'unshare-cgroup': 'unshare(2), cgroup_namespaces(7)',
   'make-private': 'mount(2) MS_PRIVATE, mount_namespaces(7)',
   'mount-proc': 'mount(2), proc(5), pid_namespaces(7)',
   'mount-devpts': 'mount(2), pts(4)',

@@ -18,6 +18,7 @@ export interface IdMaps {
 export type Step =
   | { kind: 'await-id-maps' }
   | { kind: 'unshare-time' }
+  | { kind: 'unshare-cgroup' }
   | { kind: 'make-private' }
   | { kind: 'mount-proc' }
   | { kind: 'mount-devpts' }

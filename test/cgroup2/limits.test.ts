@@ -98,6 +98,11 @@ describe.skipIf(!ok)(title('cgroup v2 limits (root)'), () => {
     expect(r.status).toBe(0);
   });
 
+  test('--cgroup with limits: inside, the sandbox\'s own cgroup is the root', { timeout: T }, async () => {
+    const r = await run({ command: ['cat', '/proc/self/cgroup'], namespaces: ['cgroup'], limits: { pids: 10 } });
+    expect(r.stdout).toBe('0::/\n');
+  });
+
   test('a memory hog is OOM-killed with the whole sandbox (memory.oom.group): exit 137 and one line', { timeout: T }, () => {
     const r = nsrun(['--memory', '32m', '--pid', '--', 'sh', '-c', 'sleep 300 & tail /dev/zero'], { timeoutMs: T });
     expect(r.status).toBe(137);
