@@ -264,7 +264,7 @@ function explainCgroup(c: CgroupPlan): [string, string][] {
   for (const op of s.ops) {
     if (op.op === 'mkdir') out.push(['', `  mkdir ${op.path}`]);
     else if (op.op === 'enable') out.push(['', `  echo ${op.value} > ${op.path}   (enable ${op.controller} for the children)`]);
-    else out.push(['', `  echo '${op.value}' > ${op.path}`]);
+    else out.push(['', `  echo '${op.value}' > ${op.path}${op.optional ? '   (if the kernel has it)' : ''}`]);
   }
   for (const f of s.procs) out.push(['', `  attach: echo CHILD_PID > ${f}`]);
   out.push(['', '  (the child is attached while it waits for "go": the command never runs outside its limits)']);

@@ -89,13 +89,20 @@ describe.skipIf(!ok)(title('cgroup v2 limits (root)'), () => {
   });
 
   test('--cpu-shares is converted to cpu.weight as runc does; --explain shows enable, mkdir, writes, attach', { timeout: T }, () => {
-    const r = nsrun(['--cpu-shares', '512', '--io-weight', '300', '--explain', '--', 'sh', '-c', 'cat /sys/fs/cgroup$(cut -d: -f3 /proc/self/cgroup)/cpu.weight'], { timeoutMs: T });
-    expect(r.stderr).toMatch(/cgroup v2: the sandbox's own cgroup nsrun-\d+/);
-    expect(r.stderr).toMatch(/echo '200'|echo '20' > \/sys\/fs\/cgroup\/nsrun-\d+\/cpu.weight/);
-    expect(r.stderr).toMatch(/echo 'default 300' > \/sys\/fs\/cgroup\/nsrun-\d+\/io.weight/);
-    expect(r.stderr).toMatch(/attach: echo CHILD_PID > \/sys\/fs\/cgroup\/nsrun-\d+\/cgroup.procs/);
+    const parent = makeTestCgroup('explain');
+    made.push(parent);
+    const r = nsrun(['--cgroup-parent', parent.rel, '--cpu-shares', '512', '--io-weight', '300', '--explain', '--', 'sh', '-c', 'cat /sys/fs/cgroup$(cut -d: -f3 /proc/self/cgroup)/cpu.weight'], { timeoutMs: T });
+    const p = parent.path.replace(/[/.-]/g, (c) => `\\${c}`);
+    expect(r.stderr).toMatch(/cgroup v2: the sandbox's own cgroup nsrun-\d+, made before the clone/);
+    expect(r.stderr).toMatch(new RegExp(`echo \\+cpu > ${p}/cgroup\\.subtree_control   \\(enable cpu for the children\\)\\n.*echo \\+io > ${p}/cgroup\\.subtree_control`));
+    expect(r.stderr).toMatch(new RegExp(`mkdir ${p}/nsrun-\\d+\\n`));
+    expect(r.stderr).toMatch(new RegExp(`echo '20' > ${p}/nsrun-\\d+/cpu\\.weight\\n`));
+    expect(r.stderr).toMatch(new RegExp(`echo 'default 300' > ${p}/nsrun-\\d+/io\\.weight\\n`));
+    expect(r.stderr).toMatch(new RegExp(`attach: echo CHILD_PID > ${p}/nsrun-\\d+/cgroup\\.procs\\n`));
     expect(r.stdout.trim()).toBe('20'); // 1 + (512 - 2) * 9999 / 262142
     expect(r.status).toBe(0);
+    expect(parent.read('cgroup.subtree_control').trim()).toBe('cpu io');
+    expect(fs.readdirSync(parent.path).filter((e) => e.startsWith('nsrun-'))).toEqual([]);
   });
 
   test('--cgroup with limits: inside, the sandbox\'s own cgroup is the root', { timeout: T }, async () => {
