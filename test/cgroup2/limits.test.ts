@@ -214,10 +214,10 @@ describe.skipIf(!ok)(title('cgroup v2 rootless'), () => {
     expect(r.stderr).toMatch(/^nsrun: cgroup: pids \(--pids\): \/sys\/fs\/cgroup\S* is not writable by uid 65534: it is not delegated to you\nhint: run nsrun in a delegated cgroup: systemd-run --user --scope -p Delegate=yes nsrun \.\.\./);
   });
 
-  test('in a delegated subtree (chowned to nobody): limits apply, the cgroup is made next to ours and removed', { timeout: T }, () => {
+  test('in a delegated subtree (chowned to nobody): nsrun enables pids there, limits apply, the cgroup is made next to ours and removed', { timeout: T }, () => {
     const deleg = makeTestCgroup('deleg');
     made.push(deleg);
-    enableControllers(deleg, ['memory', 'pids']);
+    enableControllers(deleg, ['memory']); // pids: nsrun enables it itself, as the subtree's owner
     const shell = deleg.child('shell');
     delegate(deleg, NOBODY);
     const xdg = fs.mkdtempSync(path.join(os.tmpdir(), `nsrun-${tag}-xdg-`));
@@ -233,6 +233,7 @@ describe.skipIf(!ok)(title('cgroup v2 rootless'), () => {
       expect(pids).toBe('7');
       expect(mem).toBe(String(48 * 1024 * 1024));
       expect(r.status).toBe(0);
+      expect(deleg.read('cgroup.subtree_control').trim()).toBe('memory pids');
       expect(fs.readdirSync(deleg.path).filter((e) => e.startsWith('nsrun-'))).toEqual([]);
       expect(fs.readdirSync(path.join(xdg, 'nsrun', 'cgroups'))).toEqual([]);
     } finally {
