@@ -167,7 +167,7 @@ export function compilePlan(plan: Plan, fds: RuntimeFds): Compiled {
         emit(s, { op: OP.SETNS_FD, n1: s.fd, n2: CLONE_FLAG[s.type] }, s.path);
         break;
       case 'fork':
-        emit(s, { op: OP.FORK });
+        emit(s, { op: OP.FORK, n1: s.ownMemory ? 1 : 0 });
         break;
       case 'enter-root':
         emit(s, { op: OP.FCHROOT, n1: s.fd }, s.path);

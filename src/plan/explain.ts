@@ -1,4 +1,5 @@
 // --explain: the plan, one step per line, in words a workshop can follow.
+import { quoteArgv } from '../quote';
 import { CLONE_FLAG_NAME, MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_RDONLY, MS_REC, NAMESPACE_ISOLATES } from '../linux';
 import type { IdRange } from '../options';
 import { DEVPTS_OPTIONS } from './compile';
@@ -19,10 +20,6 @@ function describeRanges(ranges: IdRange[], kind: 'uid' | 'gid'): string {
         : `inside ${kind}s ${r.inner}-${r.inner + r.count - 1} = outside ${r.outer}-${r.outer + r.count - 1}`,
     )
     .join('; ');
-}
-
-function quoteArgv(argv: string[]): string {
-  return argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
 }
 
 const FLAG_NAMES: [number, string][] = [
@@ -93,7 +90,7 @@ export function describeStep(s: Step, plan: Plan): string | undefined {
       if (s.groups !== undefined) parts.push(`setgroups(${s.groups.join(',') || 'none'})`);
       if (s.gid !== undefined) parts.push(`setresgid(${s.gid})`);
       if (s.uid !== undefined) parts.push(`setresuid(${s.uid})`);
-      return `switch identity: ${parts.join(', ')}`;
+      return `switch identity: ${parts.join(', ')}${s.why ? ` (${s.why})` : ''}`;
     }
     case 'chdir':
       return `chdir("${s.dir}")`;
@@ -104,11 +101,15 @@ export function describeStep(s: Step, plan: Plan): string | undefined {
     case 'non-dumpable':
       return 'PR_SET_DUMPABLE 0: processes inside cannot ptrace or read our memory while we join';
     case 'setns':
-      return `setns(pidfd of ${s.pid}, ${s.types.join('|')}): enter all of the target's namespaces at once`;
+      return s.types.length > 1
+        ? `setns(pidfd of ${s.pid}, ${s.types.join('|')}): enter these namespaces of the target at once`
+        : `setns(pidfd of ${s.pid}, ${s.types[0]}): enter the target's ${s.types[0]} namespace`;
     case 'setns-fd':
       return `setns(${s.path}, ${s.type})`;
     case 'fork':
-      return 'fork: setns(pid) applies to children only, so the command runs in a new child (Node\'s, via CLONE_PARENT)';
+      return s.ownMemory
+        ? 'fork: setns(pid) applies to children only, so the command runs in a new child (Node\'s, via CLONE_PARENT) with its own copy of the memory, which a time namespace requires'
+        : 'fork: setns(pid) applies to children only, so the command runs in a new child (Node\'s, via CLONE_PARENT)';
     case 'enter-root':
       return `chroot into the target's root (${s.path})`;
     case 'enter-cwd':
@@ -158,6 +159,7 @@ export const MAN_PAGES: Record<string, string> = {
   tmpfs: 'mount(2), tmpfs(5)',
   overlay: 'mount(2), overlayfs',
   mask: 'mount(2) MS_BIND',
+  'mask-dir': 'mount(2), tmpfs(5)',
   'read-only-proc': 'mount(2) MS_REMOUNT|MS_RDONLY',
   'read-only': 'mount(2) MS_REMOUNT|MS_RDONLY',
   'ro-bind': 'mount(2) MS_REMOUNT|MS_RDONLY',
@@ -184,8 +186,13 @@ export function explainPlan(plan: Plan): string[] {
   if (plan.mode === 'join') {
     steps.push(['join', plan.namespaces.length ? `enter the target's ${plan.namespaces.join(', ')} namespaces` : 'no namespace differs from yours: nothing to enter']);
   } else if (plan.namespaces.length) {
-    const flags = plan.namespaces.map((n) => CLONE_FLAG_NAME[n]).join('|');
-    steps.push(['clone', `new ${plan.namespaces.join(', ')} namespaces: clone(${flags})`]);
+    // clone() cannot take CLONE_NEWTIME: the time namespace is an unshare step further down.
+    // With limits, the cgroup namespace is unshared too, once the child is in its own cgroup.
+    const late = plan.steps.filter((s) => s.kind === 'unshare-time' || s.kind === 'unshare-cgroup').map((s) => s.kind.slice('unshare-'.length));
+    const cloned = plan.namespaces.filter((n) => !late.includes(n));
+    const flags = cloned.map((n) => CLONE_FLAG_NAME[n]).join('|');
+    const time = late.map((n) => ` (${n}: see unshare-${n})`).join('');
+    steps.push(['clone', cloned.length ? `new ${plan.namespaces.join(', ')} namespaces: clone(${flags})${time}` : `a plain clone(): the ${late.join(' and ')} namespace${late.length > 1 ? 's come' : ' comes'} from the ${late.map((n) => `unshare-${n}`).join(' and ')} step${late.length > 1 ? 's' : ''}`]);
     for (const ns of plan.namespaces) {
       const why = plan.implied[ns] ? ` [added: ${plan.implied[ns]}]` : '';
       steps.push(['', `  ${ns.padEnd(6)} isolates ${NAMESPACE_ISOLATES[ns]}${why}`]);
