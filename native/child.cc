@@ -163,8 +163,11 @@ long mark_cloexec_from(int first) noexcept {
 // vfork semantics on the shared stack: the new process runs the remaining steps and leaves only by
 // execve or exit, and this one stays suspended until then; it then reports the pid and exits.
 // noinline keeps this frame, the only one both of them return into, small and separate.
-__attribute__((noinline)) [[noreturn]] void fork_rest(const Plan* plan, int i) noexcept {
-  long pid = sys(SYS_clone, CLONE_VM | CLONE_VFORK | CLONE_PARENT | SIGCHLD, 0, 0, 0, 0);
+// own_memory: a plain fork instead, because setns(CLONE_NEWTIME) refuses (EUSERS) a process whose
+// memory is shared with another (ours is Node's); the copy is made of Node's address space, once.
+__attribute__((noinline)) [[noreturn]] void fork_rest(const Plan* plan, int i, bool own_memory) noexcept {
+  unsigned long flags = own_memory ? CLONE_PARENT | SIGCHLD : CLONE_VM | CLONE_VFORK | CLONE_PARENT | SIGCHLD;
+  long pid = sys(SYS_clone, flags, 0, 0, 0, 0);
   if (pid == 0) {
     sys(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL);
     run_steps(plan, i + 1);
@@ -419,7 +422,7 @@ void run_steps(const Plan* plan, int first) noexcept {
         if (failed(r)) fail(plan, i, "setns", r);
         break;
       case OP_FORK:
-        fork_rest(plan, i);
+        fork_rest(plan, i, s.n1 != 0);
       case OP_FCHROOT:
         r = sys(SYS_fchdir, s.n1);
         if (failed(r)) fail(plan, i, "fchdir", r);

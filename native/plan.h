@@ -29,7 +29,8 @@ enum Op : int32_t {
   OP_SETNS_PIDFD = 19,  // n1 = pidfd, n2 = CLONE_NEW* mask: enter all at once
   OP_SETNS_FD = 20,     // n1 = namespace fd, n2 = CLONE_NEW* type (0 = any)
   OP_FORK = 21,         // vfork-style clone(CLONE_VM|CLONE_VFORK|CLONE_PARENT): the new process runs
-                        // the remaining steps; this one reports its pid and exits
+                        // the remaining steps; this one reports its pid and exits. n1 = 1: a plain
+                        // fork instead (own copy of the memory, which setns(CLONE_NEWTIME) needs)
   OP_FCHROOT = 22,      // n1 = directory fd: fchdir + chroot(".")
   OP_FCHDIR = 23,       // n1 = directory fd
   OP_WRITE_FILE = 24,   // s1 = path, s2 = content (e.g. "0" into a cgroup.procs: join it)

@@ -11,7 +11,7 @@ try {
   // installed without devDependencies: bin/nsrun.js falls back to dist/cli/main.js
   process.exit(0);
 }
-esbuild.buildSync({
+esbuild.build({
   entryPoints: [path.join(root, 'src', 'cli', 'main.ts')],
   outfile: path.join(root, 'dist', 'nsrun.js'),
   bundle: true,
@@ -20,4 +20,14 @@ esbuild.buildSync({
   format: 'cjs',
   logLevel: 'warning',
   legalComments: 'none',
-});
+  // `import yargs` would otherwise pick yargs' ESM build, whose cliui wraps help text with a naive
+  // wrap (ignores newlines, breaks words): take the CommonJS builds that `node dist/cli/main.js` uses.
+  plugins: [
+    {
+      name: 'commonjs-yargs',
+      setup(build) {
+        build.onResolve({ filter: /^yargs$/ }, (args) => ({ path: require.resolve('yargs', { paths: [args.resolveDir] }) }));
+      },
+    },
+  ],
+}).catch(() => process.exit(1)); // esbuild has printed the error

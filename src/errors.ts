@@ -63,27 +63,61 @@ export function usageError(object: string | undefined, reason: string, hint?: st
 }
 
 // libuv's table (util.getSystemErrorMap) lacks a few errnos that exec and namespaces produce.
+/**
+ * x86_64/arm64 errnos that neither libuv's map nor os.constants.errno names (EUSERS from setns of a
+ * time namespace, the key errors seccomp profiles return, ...): [name, strerror text].
+ */
+const EXTRA_ERRNOS: Record<number, [string, string]> = {
+  15: ['ENOTBLK', 'block device required'],
+  65: ['ENOPKG', 'package not installed'],
+  66: ['EREMOTE', 'object is remote'],
+  70: ['ECOMM', 'communication error on send'],
+  77: ['EBADFD', 'file descriptor in bad state'],
+  85: ['ERESTART', 'interrupted system call should be restarted'],
+  86: ['ESTRPIPE', 'streams pipe error'],
+  87: ['EUSERS', 'too many users'],
+  96: ['EPFNOSUPPORT', 'protocol family not supported'],
+  109: ['ETOOMANYREFS', 'too many references: cannot splice'],
+  117: ['EUCLEAN', 'structure needs cleaning'],
+  123: ['ENOMEDIUM', 'no medium found'],
+  124: ['EMEDIUMTYPE', 'wrong medium type'],
+  126: ['ENOKEY', 'required key not available'],
+  127: ['EKEYEXPIRED', 'key has expired'],
+  128: ['EKEYREVOKED', 'key has been revoked'],
+  129: ['EKEYREJECTED', 'key was rejected by service'],
+  130: ['EOWNERDEAD', 'owner died'],
+  131: ['ENOTRECOVERABLE', 'state not recoverable'],
+  132: ['ERFKILL', 'operation not possible due to rf-kill'],
+  133: ['EHWPOISON', 'memory page has hardware error'],
+};
+
+/** Messages libuv lacks for errnos os.constants.errno does name. */
 const EXTRA_MESSAGES: Record<string, string> = {
   ENOEXEC: 'exec format error',
   ECHILD: 'no child processes',
   ESTALE: 'stale file handle',
   EDQUOT: 'disk quota exceeded',
-  EUSERS: 'too many users',
   EDEADLK: 'resource deadlock avoided',
   ENOLCK: 'no locks available',
   EIDRM: 'identifier removed',
 };
 
+/** libuv's map, only for kernel errnos (libuv's own codes, like UV_EOF = -4095, are not). */
+function uvErrno(errno: number): [string, string] | undefined {
+  return errno > 0 && errno < 512 ? util.getSystemErrorMap().get(-errno) : undefined;
+}
+
 export function errnoName(errno: number): string {
-  const fromUv = util.getSystemErrorMap().get(-errno)?.[0];
+  const fromUv = uvErrno(errno)?.[0];
   if (fromUv) return fromUv;
   const entry = Object.entries(osConstants.errno).find(([, v]) => v === errno);
-  return entry ? entry[0] : `errno ${errno}`;
+  if (entry) return entry[0];
+  return EXTRA_ERRNOS[errno]?.[0] ?? `errno ${errno}`;
 }
 
 /** The kernel's description of an errno, capitalised as strerror(3) prints it. */
 export function errnoMessage(errno: number): string {
-  const m = util.getSystemErrorMap().get(-errno)?.[1] ?? EXTRA_MESSAGES[errnoName(errno)];
+  const m = uvErrno(errno)?.[1] ?? EXTRA_MESSAGES[errnoName(errno)] ?? EXTRA_ERRNOS[errno]?.[1];
   if (!m) return `error ${errno}`;
   return m.charAt(0).toUpperCase() + m.slice(1);
 }
@@ -201,6 +235,9 @@ const HINTS: Record<string, Hint> = {
   'overlay EINVAL': () => 'the kernel refused the overlay (see dmesg): the rootfs filesystem may not support being an overlay lower layer',
   'check-cwd EXDEV': () => 'the working directory is outside the new root',
   'pty ENOENT': () => 'no /dev/ptmx: run without a terminal (redirect stdin) or provide /dev/ptmx',
+  'setns ESRCH': () => 'the target exited while nsrun was joining it; nothing was entered (setns with a pidfd enters all of the namespaces or none)',
+  'setns EPERM': () => 'entering a namespace needs CAP_SYS_ADMIN in the user namespace that owns it: join as the target\'s owner (its user namespace too) or as root',
+  'setns EUSERS': () => 'a time namespace can only be entered by a process that shares its memory with no other',
   '* EMFILE': () => 'too many open files: raise ulimit -n',
 };
 

@@ -8,7 +8,7 @@ import { constants as osConstants } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
 import * as tty from 'node:tty';
 import type { OomInfo } from './cgroup/driver';
-import { prepareCgroup, SandboxCgroup } from './cgroup/sandbox-cgroup';
+import { collectLeftovers, prepareCgroup, SandboxCgroup } from './cgroup/sandbox-cgroup';
 import { NsrunError, systemError, type NsrunErrorFields } from './errors';
 import { SIGCONT } from './linux';
 import { initFd as sealedInitFd, native, type ExitInfo, type NativeFailure } from './native/binding';
@@ -301,7 +301,11 @@ function childFailure(f: NativeFailure, meta: StepMeta[], plan: Plan): NsrunErro
 
 /** Start a sandbox from a checked plan. */
 export async function spawnPlan(plan: Plan, facts: HostFacts, extras: SpawnExtras = {}): Promise<Sandbox> {
-  if (!plan.cgroup) return spawnWith(plan, facts, extras);
+  // cgroups a SIGKILLed nsrun left behind are collected by the next run
+  if (!plan.cgroup) {
+    if (plan.mode === 'create') await collectLeftovers().catch(() => 0);
+    return spawnWith(plan, facts, extras);
+  }
   // the cgroup exists, limits written, before the clone; it goes again on every failure path
   const cg = SandboxCgroup.create(await prepareCgroup(plan.cgroup, plan.caller.rootless), plan.caller.rootless);
   try {

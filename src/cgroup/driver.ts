@@ -23,6 +23,8 @@ export interface CgroupOp {
   path: string;
   value?: string;
   controller: string;
+  /** A file the kernel may lack (no swap accounting): skipped if missing. */
+  optional?: boolean;
 }
 
 /** A sandbox's cgroup once located: enough to freeze, kill, read and remove it later. */
@@ -119,7 +121,7 @@ export function applySetup(s: CgroupSetup, rootless: boolean): void {
         if (op.op === 'mkdir') {
           fs.mkdirSync(op.path);
           made.push(op.path);
-        } else {
+        } else if (!op.optional || fs.existsSync(op.path)) {
           fs.writeFileSync(op.path, op.value ?? '');
         }
       } catch (e) {

@@ -120,6 +120,9 @@ export class V1Driver implements CgroupDriver {
       if (l.memorySwap !== undefined) {
         need('memory', parent, 'memory.memsw.limit_in_bytes', 'swap accounting is off (boot with swapaccount=1)');
         w('memory', dir, 'memory.memsw.limit_in_bytes', l.memorySwap);
+      } else if (fs.existsSync(path.join(parent, 'memory.memsw.limit_in_bytes'))) {
+        // as docker: as much swap as memory unless --memory-swap says otherwise
+        w('memory', dir, 'memory.memsw.limit_in_bytes', 2 * l.memory!);
       }
     }
     if (wanted.has('pids')) {

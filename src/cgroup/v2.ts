@@ -88,6 +88,9 @@ export class V2Driver implements CgroupDriver {
         if (!fs.existsSync(path.join(parent, 'memory.swap.max')) && !available.includes('memory'))
           throw problem('unsupported', 'memory', 'memory.swap.max is missing: the kernel has no swap accounting', ctx);
         w('memory', 'memory.swap.max', l.memorySwap === -1 ? 'max' : l.memorySwap - l.memory);
+      } else {
+        // as docker: as much swap as memory (skipped when the kernel has no swap accounting)
+        ops.push({ op: 'write', path: path.join(leaf, 'memory.swap.max'), value: String(l.memory), controller: 'memory', optional: true });
       }
       // the whole sandbox goes at once, not just the biggest process
       w('memory', 'memory.oom.group', 1);

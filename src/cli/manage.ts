@@ -1,5 +1,6 @@
 // `nsrun ps`, `nsrun inspect`, `nsrun kill`: looking at and signalling running sandboxes.
 import * as fs from 'node:fs';
+import { quoteArgv } from '../quote';
 import type { Argv } from 'yargs';
 import { inspect, kill, pause, ps, resume } from '../manage';
 import { formatInspection } from '../parent/inspect';
@@ -27,7 +28,7 @@ export function psHandler(argv: ParsedArgs): number {
     out(JSON.stringify(rows.map((r) => ({ name: r.name, pid: r.pid, state: r.state, namespaces: r.isolated, uptimeSeconds: r.uptimeSeconds, command: r.command, createdAt: r.createdAt })), null, 2));
     return 0;
   }
-  const table = [['NAME', 'PID', 'STATE', 'NAMESPACES', 'UPTIME', 'COMMAND'], ...rows.map((r) => [r.name, String(r.pid), r.state, r.isolated.join(',') || '-', uptime(r.uptimeSeconds), r.command.join(' ')])];
+  const table = [['NAME', 'PID', 'STATE', 'NAMESPACES', 'UPTIME', 'COMMAND'], ...rows.map((r) => [r.name, String(r.pid), r.state, r.isolated.join(',') || '-', uptime(r.uptimeSeconds), quoteArgv(r.command)])];
   const widths = table[0].map((_, i) => Math.max(...table.map((row) => row[i].length)));
   out(table.map((row) => row.map((c, i) => (i === row.length - 1 ? c : c.padEnd(widths[i]))).join('  ')).join('\n'));
   return 0;
@@ -50,7 +51,7 @@ export async function inspectHandler(argv: ParsedArgs): Promise<number> {
 
 export function killBuilder(y: Argv): Argv {
   return y
-    .usage('nsrun kill TARGET [SIGNAL]\n\nSend SIGNAL (default TERM) to a sandbox through a pidfd; by name it goes to its nsrun-init, which forwards it to the command.')
+    .usage('nsrun kill TARGET [SIGNAL]\n\nSend SIGNAL (default TERM) to a sandbox through a pidfd; by name it goes to its nsrun-init, which forwards it to the command. KILL to a sandbox with a cgroup of its own (one started with a limit) kills every process in it at once (cgroup.kill on v2).')
     .option('signal', { alias: 's', type: 'string', requiresArg: true, describe: 'the signal, as a name (TERM, SIGKILL) or a number' });
 }
 

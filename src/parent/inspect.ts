@@ -3,6 +3,7 @@
 import { cgroupInfo, type CgroupInfo } from '../cgroup/sandbox-cgroup';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
+import { quoteArgv } from '../quote';
 import { NAMESPACE_TYPES, type NamespaceType } from '../linux';
 import { native } from '../native/binding';
 import { list, lookup } from './registry';
@@ -183,7 +184,7 @@ function describeCaps(caps: string[]): string {
 /** The teaching view. */
 export function formatInspection(r: Inspection): string[] {
   const lines: string[] = [];
-  lines.push(`${r.name ? `sandbox ${r.name}, ` : ''}pid ${r.pid} (uid ${r.uid}): ${r.command.join(' ')}`);
+  lines.push(`${r.name ? `sandbox ${r.name}, ` : ''}pid ${r.pid} (uid ${r.uid}): ${quoteArgv(r.command)}`);
   lines.push('');
   lines.push(`${'namespace'.padEnd(10)} ${'target'.padEnd(22)} ${'yours'.padEnd(22)} `);
   for (const n of r.namespaces) {

@@ -150,20 +150,32 @@ export function prepareJoin(opts: ExecOptions, facts: HostFacts): PreparedJoin {
     }
     steps.push({ kind: 'non-dumpable' });
     const joinsUser = fromPid.includes('user') || fromPath.includes('user');
-    if (fromPath.length === 0 && fromPid.length > 0) {
-      steps.push({ kind: 'setns', pidfd: target!.pidfd, pid: target!.pid, types: fromPid });
-    } else {
+    // setns(CLONE_NEWTIME) fails with EUSERS in a process sharing its memory (ours shares Node's):
+    // the time namespace is entered after a plain fork, by the process that runs the command.
+    const beforeFork = { pid: fromPid.filter((t) => t !== 'time'), path: fromPath.filter((t) => t !== 'time') };
+    const timeSteps: Step[] = [];
+    if (beforeFork.path.length === 0 && beforeFork.pid.length > 0) {
+      steps.push({ kind: 'setns', pidfd: target!.pidfd, pid: target!.pid, types: beforeFork.pid });
+    } else if (beforeFork.path.length > 0 || beforeFork.pid.length > 0) {
       // One setns per file. Unprivileged callers enter the user namespace first (it grants the
       // rights for the rest); root enters it last (before, it would lose rights over the others).
       const entries: { type: NamespaceType; path: string; fd: number }[] = [];
-      for (const t of fromPath) entries.push({ type: t, path: paths[t]!, fd: openNamespacePath(paths[t]!, t) });
-      for (const t of fromPid) entries.push({ type: t, path: `/proc/${target!.pid}/ns/${t}`, fd: openNamespacePath(`/proc/${target!.pid}/ns/${t}`, t) });
+      for (const t of beforeFork.path) entries.push({ type: t, path: paths[t]!, fd: openNamespacePath(paths[t]!, t) });
+      for (const t of beforeFork.pid) entries.push({ type: t, path: `/proc/${target!.pid}/ns/${t}`, fd: openNamespacePath(`/proc/${target!.pid}/ns/${t}`, t) });
       fds.push(...entries.map((e) => e.fd));
       const userFirst = facts.euid !== 0;
       entries.sort((a, b) => (a.type === 'user' ? (userFirst ? -1 : 1) : b.type === 'user' ? (userFirst ? 1 : -1) : 0));
       for (const e of entries) steps.push({ kind: 'setns-fd', fd: e.fd, type: e.type, path: e.path });
     }
-    steps.push({ kind: 'fork' });
+    if (fromPath.includes('time')) {
+      const fd = openNamespacePath(paths.time!, 'time');
+      fds.push(fd);
+      timeSteps.push({ kind: 'setns-fd', fd, type: 'time', path: paths.time! });
+    } else if (fromPid.includes('time')) {
+      timeSteps.push({ kind: 'setns', pidfd: target!.pidfd, pid: target!.pid, types: ['time'] });
+    }
+    steps.push(timeSteps.length ? { kind: 'fork', ownMemory: true } : { kind: 'fork' });
+    steps.push(...timeSteps);
     // Entering the target's mount namespace puts us at that namespace's root; the target may have
     // chrooted further, so enter its own root and working directory (opened before any setns).
     if (target && fromPid.includes('mnt')) {

@@ -73,6 +73,36 @@ export function relayedTerminals(stdio: Plan['stdio'], facts: HostFacts): [boole
   return [facts.stdinTty, facts.stdoutTty, facts.stderrTty];
 }
 
+/** The inside id an outer id maps to, if any. */
+function insideId(ranges: IdRange[], outer: number): number | undefined {
+  const r = ranges.find((m) => outer >= m.outer && outer < m.outer + m.count);
+  return r ? r.inner + (outer - r.outer) : undefined;
+}
+
+/**
+ * The identity the command takes in a new user namespace. A creator whose own uid (or gid) is not
+ * in the map would run as the overflow id inside while the kernel still checks file access with
+ * its host ids: root with --map-users 100000:0:65536 could write root's files on the host. So such
+ * a creator becomes a mapped id: 0 when it is mapped (the lowest mapped id otherwise), and drops
+ * its supplementary groups where setgroups is allowed (they are host groups, root's included).
+ */
+function defaultIdentity(opts: SandboxOptions, maps: IdMaps, facts: HostFacts): { uid?: number; gid?: number; groups?: number[]; why?: string } {
+  const pick = (ranges: IdRange[]) => (covered(ranges, 0) ? 0 : Math.min(...ranges.map((r) => r.inner)));
+  const uid = opts.uid ?? (insideId(maps.uid, facts.euid) === undefined ? pick(maps.uid) : undefined);
+  if (opts.uid === undefined && uid !== undefined && maps.gid.length === 0)
+    throw usageError(
+      '--map-users',
+      `your uid ${facts.euid} is not in the uid map, and without a gid map your host groups (gid ${facts.egid}) would stay yours inside`,
+      'map groups too, e.g. --map-groups with the same ranges',
+    );
+  // (no gid map at all: no gid can be set; the check above keeps that to callers whose uid is mapped)
+  const gid = opts.gid ?? (maps.gid.length && insideId(maps.gid, facts.egid) === undefined ? pick(maps.gid) : undefined);
+  const unmapped = (opts.uid === undefined && uid !== undefined) || (opts.gid === undefined && gid !== undefined);
+  const groups = opts.groups ?? (unmapped && maps.setgroups === 'allow' ? [] : undefined);
+  const why = unmapped ? 'your own ids are not in the maps: inside they would read as nobody while still owning your files on the host' : undefined;
+  return { uid, gid, groups, why };
+}
+
 export function buildPlan(opts: SandboxOptions, facts: HostFacts, probe?: RootfsProbe): Plan {
   validateOptions(opts, facts);
   if (opts.rootfs !== undefined && !probe) throw new Error('buildPlan: a rootfs needs its probe (probeRootfs)');
@@ -126,6 +156,8 @@ export function buildPlan(opts: SandboxOptions, facts: HostFacts, probe?: Rootfs
   // --step needs the child waiting from the start, maps or not; so does joining a cgroup
   if (idMaps || opts.step || limits) steps.push({ kind: 'await-id-maps' });
   if (has('time')) steps.push({ kind: 'unshare-time' });
+  // with a cgroup of its own, the cgroup namespace is made once the child is in it (its root)
+  if (has('cgroup') && limits) steps.push({ kind: 'unshare-cgroup' });
   if (has('mnt')) steps.push({ kind: 'make-private' });
   const rootfs = probe ? rootfsSteps(opts, { probe, pidns: has('pid'), netns: has('net'), userns: has('user') }) : undefined;
   if (rootfs) steps.push(...rootfs.before, ...rootfs.after);
@@ -142,8 +174,9 @@ export function buildPlan(opts: SandboxOptions, facts: HostFacts, probe?: Rootfs
   // Everything but 0-2 closes at exec; then the one fd nsrun-init reports on is kept open.
   steps.push({ kind: 'close-fds', from: 3 });
   if (init) steps.push({ kind: 'control-fd' });
-  if (opts.uid !== undefined || opts.gid !== undefined || opts.groups !== undefined)
-    steps.push({ kind: 'identity', uid: opts.uid, gid: opts.gid, groups: opts.groups });
+  const identity = idMaps ? defaultIdentity(opts, idMaps, facts) : { uid: opts.uid, gid: opts.gid, groups: opts.groups };
+  if (identity.uid !== undefined || identity.gid !== undefined || identity.groups !== undefined)
+    steps.push({ kind: 'identity', ...identity });
   if (opts.cwd !== undefined) steps.push({ kind: 'chdir', dir: opts.cwd });
   // inside a new root the cwd must be inside it (CVE-2024-21626: a cwd reached through a leaked fd)
   if (rootfs) steps.push({ kind: 'check-cwd' });

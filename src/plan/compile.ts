@@ -68,6 +68,9 @@ export function compilePlan(plan: Plan, fds: RuntimeFds): Compiled {
       case 'unshare-time':
         emit(s, { op: OP.UNSHARE, n1: CLONE_NEWTIME }, 'time namespace');
         break;
+      case 'unshare-cgroup':
+        emit(s, { op: OP.UNSHARE, n1: CLONE_FLAG.cgroup }, 'cgroup namespace');
+        break;
       case 'make-private':
         emit(s, { op: OP.MOUNT, s1: 'none', s2: '/', n1: MS_REC | MS_PRIVATE }, '/');
         break;
@@ -164,7 +167,7 @@ export function compilePlan(plan: Plan, fds: RuntimeFds): Compiled {
         emit(s, { op: OP.SETNS_FD, n1: s.fd, n2: CLONE_FLAG[s.type] }, s.path);
         break;
       case 'fork':
-        emit(s, { op: OP.FORK });
+        emit(s, { op: OP.FORK, n1: s.ownMemory ? 1 : 0 });
         break;
       case 'enter-root':
         emit(s, { op: OP.FCHROOT, n1: s.fd }, s.path);
@@ -179,7 +182,8 @@ export function compilePlan(plan: Plan, fds: RuntimeFds): Compiled {
     }
   }
   let cloneFlags = 0;
-  if (plan.mode === 'create') for (const ns of plan.namespaces) if (ns !== 'time') cloneFlags |= CLONE_FLAG[ns];
+  const lateCgroupns = plan.steps.some((s) => s.kind === 'unshare-cgroup');
+  if (plan.mode === 'create') for (const ns of plan.namespaces) if (ns !== 'time' && !(ns === 'cgroup' && lateCgroupns)) cloneFlags |= CLONE_FLAG[ns];
   return {
     wire: {
       cloneFlags,

@@ -1,4 +1,5 @@
 // --explain: the plan, one step per line, in words a workshop can follow.
+import { quoteArgv } from '../quote';
 import { CLONE_FLAG_NAME, MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_RDONLY, MS_REC, NAMESPACE_ISOLATES } from '../linux';
 import type { IdRange } from '../options';
 import { DEVPTS_OPTIONS } from './compile';
@@ -19,10 +20,6 @@ function describeRanges(ranges: IdRange[], kind: 'uid' | 'gid'): string {
         : `inside ${kind}s ${r.inner}-${r.inner + r.count - 1} = outside ${r.outer}-${r.outer + r.count - 1}`,
     )
     .join('; ');
-}
-
-function quoteArgv(argv: string[]): string {
-  return argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
 }
 
 const FLAG_NAMES: [number, string][] = [
@@ -61,6 +58,8 @@ export function describeStep(s: Step, plan: Plan): string | undefined {
       return undefined; // shown with the id-map line
     case 'unshare-time':
       return 'unshare(CLONE_NEWTIME): children get a new time namespace (clone() cannot take this flag)';
+    case 'unshare-cgroup':
+      return 'unshare(CLONE_NEWCGROUP) now that the child is in its own cgroup: inside, that cgroup is the root';
     case 'make-private':
       return 'mount --make-rprivate /: nothing mounted inside propagates back to the host';
     case 'mount-proc':
@@ -91,7 +90,7 @@ export function describeStep(s: Step, plan: Plan): string | undefined {
       if (s.groups !== undefined) parts.push(`setgroups(${s.groups.join(',') || 'none'})`);
       if (s.gid !== undefined) parts.push(`setresgid(${s.gid})`);
       if (s.uid !== undefined) parts.push(`setresuid(${s.uid})`);
-      return `switch identity: ${parts.join(', ')}`;
+      return `switch identity: ${parts.join(', ')}${s.why ? ` (${s.why})` : ''}`;
     }
     case 'chdir':
       return `chdir("${s.dir}")`;
@@ -102,11 +101,15 @@ export function describeStep(s: Step, plan: Plan): string | undefined {
     case 'non-dumpable':
       return 'PR_SET_DUMPABLE 0: processes inside cannot ptrace or read our memory while we join';
     case 'setns':
-      return `setns(pidfd of ${s.pid}, ${s.types.join('|')}): enter all of the target's namespaces at once`;
+      return s.types.length > 1
+        ? `setns(pidfd of ${s.pid}, ${s.types.join('|')}): enter these namespaces of the target at once`
+        : `setns(pidfd of ${s.pid}, ${s.types[0]}): enter the target's ${s.types[0]} namespace`;
     case 'setns-fd':
       return `setns(${s.path}, ${s.type})`;
     case 'fork':
-      return 'fork: setns(pid) applies to children only, so the command runs in a new child (Node\'s, via CLONE_PARENT)';
+      return s.ownMemory
+        ? 'fork: setns(pid) applies to children only, so the command runs in a new child (Node\'s, via CLONE_PARENT) with its own copy of the memory, which a time namespace requires'
+        : 'fork: setns(pid) applies to children only, so the command runs in a new child (Node\'s, via CLONE_PARENT)';
     case 'enter-root':
       return `chroot into the target's root (${s.path})`;
     case 'enter-cwd':
@@ -129,6 +132,7 @@ export const MAN_PAGES: Record<string, string> = {
   join: 'setns(2), namespaces(7)',
   'id-map': 'user_namespaces(7): /proc/PID/uid_map',
   'unshare-time': 'unshare(2), time_namespaces(7)',
+  'unshare-cgroup': 'unshare(2), cgroup_namespaces(7)',
   'make-private': 'mount(2) MS_PRIVATE, mount_namespaces(7)',
   'mount-proc': 'mount(2), proc(5), pid_namespaces(7)',
   'mount-devpts': 'mount(2), pts(4)',
@@ -155,6 +159,7 @@ export const MAN_PAGES: Record<string, string> = {
   tmpfs: 'mount(2), tmpfs(5)',
   overlay: 'mount(2), overlayfs',
   mask: 'mount(2) MS_BIND',
+  'mask-dir': 'mount(2), tmpfs(5)',
   'read-only-proc': 'mount(2) MS_REMOUNT|MS_RDONLY',
   'read-only': 'mount(2) MS_REMOUNT|MS_RDONLY',
   'ro-bind': 'mount(2) MS_REMOUNT|MS_RDONLY',
@@ -181,8 +186,13 @@ export function explainPlan(plan: Plan): string[] {
   if (plan.mode === 'join') {
     steps.push(['join', plan.namespaces.length ? `enter the target's ${plan.namespaces.join(', ')} namespaces` : 'no namespace differs from yours: nothing to enter']);
   } else if (plan.namespaces.length) {
-    const flags = plan.namespaces.map((n) => CLONE_FLAG_NAME[n]).join('|');
-    steps.push(['clone', `new ${plan.namespaces.join(', ')} namespaces: clone(${flags})`]);
+    // clone() cannot take CLONE_NEWTIME: the time namespace is an unshare step further down.
+    // With limits, the cgroup namespace is unshared too, once the child is in its own cgroup.
+    const late = plan.steps.filter((s) => s.kind === 'unshare-time' || s.kind === 'unshare-cgroup').map((s) => s.kind.slice('unshare-'.length));
+    const cloned = plan.namespaces.filter((n) => !late.includes(n));
+    const flags = cloned.map((n) => CLONE_FLAG_NAME[n]).join('|');
+    const time = late.map((n) => ` (${n}: see unshare-${n})`).join('');
+    steps.push(['clone', cloned.length ? `new ${plan.namespaces.join(', ')} namespaces: clone(${flags})${time}` : `a plain clone(): the ${late.join(' and ')} namespace${late.length > 1 ? 's come' : ' comes'} from the ${late.map((n) => `unshare-${n}`).join(' and ')} step${late.length > 1 ? 's' : ''}`]);
     for (const ns of plan.namespaces) {
       const why = plan.implied[ns] ? ` [added: ${plan.implied[ns]}]` : '';
       steps.push(['', `  ${ns.padEnd(6)} isolates ${NAMESPACE_ISOLATES[ns]}${why}`]);
@@ -261,7 +271,7 @@ function explainCgroup(c: CgroupPlan): [string, string][] {
   for (const op of s.ops) {
     if (op.op === 'mkdir') out.push(['', `  mkdir ${op.path}`]);
     else if (op.op === 'enable') out.push(['', `  echo ${op.value} > ${op.path}   (enable ${op.controller} for the children)`]);
-    else out.push(['', `  echo '${op.value}' > ${op.path}`]);
+    else out.push(['', `  echo '${op.value}' > ${op.path}${op.optional ? '   (if the kernel has it)' : ''}`]);
   }
   for (const f of s.procs) out.push(['', `  attach: echo CHILD_PID > ${f}`]);
   out.push(['', '  (the child is attached while it waits for "go": the command never runs outside its limits)']);

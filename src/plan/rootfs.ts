@@ -93,14 +93,14 @@ export function rootfsSteps(opts: SandboxOptions, ctx: RootfsContext): { before:
     after.push({ kind: 'attach', slot: procSlot, source: '/proc', target: '/proc' });
   }
   for (const f of MASKED_FILES) after.push({ kind: 'mount', name: 'mask', source: '/dev/null', target: f, flags: MS_BIND, optional: true });
-  for (const d of MASKED_DIRS) after.push({ kind: 'mount', name: 'mask', source: 'tmpfs', target: d, fstype: 'tmpfs', flags: MS_RDONLY | NOSUID_NODEV_NOEXEC, data: 'size=0', optional: true });
+  for (const d of MASKED_DIRS) after.push({ kind: 'mount', name: 'mask-dir', source: 'tmpfs', target: d, fstype: 'tmpfs', flags: MS_RDONLY | NOSUID_NODEV_NOEXEC, data: 'size=0', optional: true });
   for (const p of READONLY_PATHS) {
     after.push({ kind: 'mount', name: 'read-only-proc', source: p, target: p, flags: MS_BIND | MS_REC, optional: true });
     after.push({ kind: 'remount-ro', name: 'read-only-proc', path: p, optional: true });
   }
 
   if (ctx.netns) {
-    after.push({ kind: 'mount', name: 'mask', source: 'tmpfs', target: '/sys/firmware', fstype: 'tmpfs', flags: MS_RDONLY | NOSUID_NODEV_NOEXEC, data: 'size=0', optional: true });
+    after.push({ kind: 'mount', name: 'mask-dir', source: 'tmpfs', target: '/sys/firmware', fstype: 'tmpfs', flags: MS_RDONLY | NOSUID_NODEV_NOEXEC, data: 'size=0', optional: true });
   }
   dir('/tmp', 0o1777);
   after.push({ kind: 'mount', name: 'mount-tmp', source: 'tmpfs', target: '/tmp', fstype: 'tmpfs', flags: MS_NOSUID | MS_NODEV, data: 'mode=1777' });

@@ -18,6 +18,7 @@ export interface IdMaps {
 export type Step =
   | { kind: 'await-id-maps' }
   | { kind: 'unshare-time' }
+  | { kind: 'unshare-cgroup' }
   | { kind: 'make-private' }
   | { kind: 'mount-proc' }
   | { kind: 'mount-devpts' }
@@ -28,7 +29,7 @@ export type Step =
   | { kind: 'stdio'; mode: 'inherit' | 'pipe'; relay: [boolean, boolean, boolean] }
   | { kind: 'control-fd' }
   | { kind: 'close-fds'; from: number }
-  | { kind: 'identity'; uid?: number; gid?: number; groups?: number[] }
+  | { kind: 'identity'; uid?: number; gid?: number; groups?: number[]; why?: string }
   | { kind: 'chdir'; dir: string }
   | { kind: 'die-with-parent' }
   | { kind: 'exec'; viaInit: boolean }
@@ -48,7 +49,8 @@ export type Step =
   | { kind: 'non-dumpable' }
   | { kind: 'setns'; pidfd: number; pid: number; types: NamespaceType[] }
   | { kind: 'setns-fd'; fd: number; type: NamespaceType; path: string }
-  | { kind: 'fork' }
+  /** ownMemory: a plain fork (a copy of the memory), needed to enter a time namespace after it. */
+  | { kind: 'fork'; ownMemory?: boolean }
   | { kind: 'enter-root'; fd: number; path: string }
   | { kind: 'enter-cwd'; fd: number; path: string };
 

@@ -89,13 +89,25 @@ describe.skipIf(!ok)(title('cgroup v2 limits (root)'), () => {
   });
 
   test('--cpu-shares is converted to cpu.weight as runc does; --explain shows enable, mkdir, writes, attach', { timeout: T }, () => {
-    const r = nsrun(['--cpu-shares', '512', '--io-weight', '300', '--explain', '--', 'sh', '-c', 'cat /sys/fs/cgroup$(cut -d: -f3 /proc/self/cgroup)/cpu.weight'], { timeoutMs: T });
-    expect(r.stderr).toMatch(/cgroup v2: the sandbox's own cgroup nsrun-\d+/);
-    expect(r.stderr).toMatch(/echo '200'|echo '20' > \/sys\/fs\/cgroup\/nsrun-\d+\/cpu.weight/);
-    expect(r.stderr).toMatch(/echo 'default 300' > \/sys\/fs\/cgroup\/nsrun-\d+\/io.weight/);
-    expect(r.stderr).toMatch(/attach: echo CHILD_PID > \/sys\/fs\/cgroup\/nsrun-\d+\/cgroup.procs/);
+    const parent = makeTestCgroup('explain');
+    made.push(parent);
+    const r = nsrun(['--cgroup-parent', parent.rel, '--cpu-shares', '512', '--io-weight', '300', '--explain', '--', 'sh', '-c', 'cat /sys/fs/cgroup$(cut -d: -f3 /proc/self/cgroup)/cpu.weight'], { timeoutMs: T });
+    const p = parent.path.replace(/[/.-]/g, (c) => `\\${c}`);
+    expect(r.stderr).toMatch(/cgroup v2: the sandbox's own cgroup nsrun-\d+, made before the clone/);
+    expect(r.stderr).toMatch(new RegExp(`echo \\+cpu > ${p}/cgroup\\.subtree_control   \\(enable cpu for the children\\)\\n.*echo \\+io > ${p}/cgroup\\.subtree_control`));
+    expect(r.stderr).toMatch(new RegExp(`mkdir ${p}/nsrun-\\d+\\n`));
+    expect(r.stderr).toMatch(new RegExp(`echo '20' > ${p}/nsrun-\\d+/cpu\\.weight\\n`));
+    expect(r.stderr).toMatch(new RegExp(`echo 'default 300' > ${p}/nsrun-\\d+/io\\.weight\\n`));
+    expect(r.stderr).toMatch(new RegExp(`attach: echo CHILD_PID > ${p}/nsrun-\\d+/cgroup\\.procs\\n`));
     expect(r.stdout.trim()).toBe('20'); // 1 + (512 - 2) * 9999 / 262142
     expect(r.status).toBe(0);
+    expect(parent.read('cgroup.subtree_control').trim()).toBe('cpu io');
+    expect(fs.readdirSync(parent.path).filter((e) => e.startsWith('nsrun-'))).toEqual([]);
+  });
+
+  test('--cgroup with limits: inside, the sandbox\'s own cgroup is the root', { timeout: T }, async () => {
+    const r = await run({ command: ['cat', '/proc/self/cgroup'], namespaces: ['cgroup'], limits: { pids: 10 } });
+    expect(r.stdout).toBe('0::/\n');
   });
 
   test('a memory hog is OOM-killed with the whole sandbox (memory.oom.group): exit 137 and one line', { timeout: T }, () => {
@@ -202,10 +214,10 @@ describe.skipIf(!ok)(title('cgroup v2 rootless'), () => {
     expect(r.stderr).toMatch(/^nsrun: cgroup: pids \(--pids\): \/sys\/fs\/cgroup\S* is not writable by uid 65534: it is not delegated to you\nhint: run nsrun in a delegated cgroup: systemd-run --user --scope -p Delegate=yes nsrun \.\.\./);
   });
 
-  test('in a delegated subtree (chowned to nobody): limits apply, the cgroup is made next to ours and removed', { timeout: T }, () => {
+  test('in a delegated subtree (chowned to nobody): nsrun enables pids there, limits apply, the cgroup is made next to ours and removed', { timeout: T }, () => {
     const deleg = makeTestCgroup('deleg');
     made.push(deleg);
-    enableControllers(deleg, ['memory', 'pids']);
+    enableControllers(deleg, ['memory']); // pids: nsrun enables it itself, as the subtree's owner
     const shell = deleg.child('shell');
     delegate(deleg, NOBODY);
     const xdg = fs.mkdtempSync(path.join(os.tmpdir(), `nsrun-${tag}-xdg-`));
@@ -221,6 +233,7 @@ describe.skipIf(!ok)(title('cgroup v2 rootless'), () => {
       expect(pids).toBe('7');
       expect(mem).toBe(String(48 * 1024 * 1024));
       expect(r.status).toBe(0);
+      expect(deleg.read('cgroup.subtree_control').trim()).toBe('memory pids');
       expect(fs.readdirSync(deleg.path).filter((e) => e.startsWith('nsrun-'))).toEqual([]);
       expect(fs.readdirSync(path.join(xdg, 'nsrun', 'cgroups'))).toEqual([]);
     } finally {

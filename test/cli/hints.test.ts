@@ -30,7 +30,7 @@ describe.skipIf(!can)(gated(can, 'forced errors and their hints', 'needs root, u
   });
 
   test('id-map EPERM: root inside a user namespace maps ids it does not have', () => {
-    const r = inUserns(['-Ur'], '', '--map-users 100000:0:10 -- true');
+    const r = inUserns(['-Ur'], '', '--map-users 100000:0:10 --map-groups 100000:0:10 -- true');
     expect(r.stderr).toMatch(/^nsrun: id-map: \/proc\/\d+\/uid_map: Operation not permitted\n/);
     expect(r.stderr.split('\n')[1]).toBe('hint: you are root inside a user namespace: only ids mapped in it (see /proc/self/uid_map) can be mapped into a new one');
     expect(r.status).toBe(125);

@@ -8,6 +8,10 @@ import { afterAll, afterEach, describe, expect, test } from 'vitest';
 import { NSRUN, nsrun, setprivPrefix, type CliOptions } from '../helpers/cli';
 import { gated, isRoot, NOBODY, unprivilegedUserns } from '../helpers/caps';
 import { BUSYBOX, buildRootfs, FIXTURE_MARKER } from '../helpers/rootfs';
+import { isNsrunError } from '../../src/errors';
+import { gatherHostFacts } from '../../src/parent/host';
+import { prepareJoin } from '../../src/parent/join';
+import { spawnPlan } from '../../src/sandbox';
 
 const has = (cmd: string) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
 const started: ChildProcess[] = [];
@@ -66,6 +70,20 @@ describe.skipIf(!isRoot)(gated(isRoot, 'exec, ps, inspect, kill as root', 'needs
     expect(uts.stdout).toBe(`bypid\n${fs.readlinkSync('/proc/self/ns/pid')}\n`);
     const byPath = nsrun(['exec', `--net=/proc/${pid}/ns/net`, '--', 'sh', '-c', 'tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d " "; hostname']);
     expect(byPath.stdout).toBe(`lo\n${os.hostname()}\n`);
+  });
+
+  const timeNs = fs.existsSync('/proc/self/ns/time');
+  test.skipIf(!timeNs)(gated(timeNs, 'exec joins a time namespace (setns(CLONE_NEWTIME) needs its own memory: EUSERS otherwise)', 'kernel without time namespaces'), async () => {
+    await namedSandbox(`${unique}tm`, ['--pid', '--time']);
+    const pid = JSON.parse(nsrun(['ps', '--json']).stdout).find((e: { name: string }) => e.name === `${unique}tm`).pid;
+    const theirs = fs.readlinkSync(`/proc/${pid}/ns/time`);
+    expect(theirs).not.toBe(fs.readlinkSync('/proc/self/ns/time'));
+    const all = nsrun(['exec', `${unique}tm`, '--', 'readlink', '/proc/self/ns/time']);
+    expect(all.stderr).toBe('');
+    expect(all.stdout).toBe(`${theirs}\n`);
+    expect(nsrun(['exec', String(pid), '--time', '--', 'readlink', '/proc/self/ns/time']).stdout).toBe(`${theirs}\n`);
+    const byPath = nsrun(['exec', `--time=/proc/${pid}/ns/time`, '--', 'readlink', '/proc/self/ns/time', '/proc/self/ns/pid']);
+    expect(byPath.stdout).toBe(`${theirs}\n${fs.readlinkSync('/proc/self/ns/pid')}\n`);
   });
 
   test.skipIf(!BUSYBOX)('exec into a --rootfs sandbox lands in its root, with its /proc', async () => {
@@ -174,6 +192,26 @@ describe.skipIf(!isRoot)(gated(isRoot, 'exec, ps, inspect, kill as root', 'needs
       expect(r.stderr, args.join(' ')).toBe(stderr);
       expect(r.status, args.join(' ')).toBe(125);
     }
+  });
+
+  test('a target that exits mid-join: the pinned pidfd makes setns fail, nothing is entered or run', async () => {
+    const sandbox = await namedSandbox(`${unique}mj`, ['--pid', '--net', '--uts']);
+    const marker = path.join(os.tmpdir(), `nsrun-midjoin-${process.pid}`);
+    const facts = gatherHostFacts();
+    // resolve and pin the target, as nsrun exec does before it clones ...
+    const prepared = prepareJoin({ target: `${unique}mj`, command: ['touch', marker] }, facts);
+    const pid = JSON.parse(nsrun(['ps', '--json']).stdout).find((e: { name: string }) => e.name === `${unique}mj`)?.pid;
+    // ... then the target goes away before the child joins it
+    sandbox.kill('SIGKILL');
+    await waitFor(() => !fs.existsSync(`/proc/${pid}`));
+    const err = await spawnPlan(prepared.plan, facts, { planFds: prepared.fds }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(isNsrunError(err)).toBe(true);
+    expect(err).toMatchObject({ step: 'setns', code: 'ESRCH', exitCode: 125 });
+    expect((err as Error).message).toMatch(/^setns: pid \d+ \(pid,mnt,uts,net\): No such process/);
+    expect(fs.existsSync(marker)).toBe(false);
   });
 
   test('a second sandbox with the same name fails clearly', async () => {

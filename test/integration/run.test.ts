@@ -2,6 +2,8 @@
 // exit statuses and signals, as root and as an unprivileged user.
 import { spawn as spawnChild } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 import { NSRUN, nsrun } from '../helpers/cli';
 import { gated, hasNewuidmap, isRoot, NOBODY, subidUser, unprivilegedUserns } from '../helpers/caps';
@@ -101,8 +103,24 @@ describe.skipIf(!isRoot)(gated(isRoot, 'identity and ranges as root', 'needs roo
     expect(r.stdout.split('\n').slice(0, 4).map((l) => l.trim().split(/\s+/).join(' '))).toEqual(['1000', '1001', '1001 5 6', '0 100000 65536']);
   });
   test('several ranges in one map', () => {
-    const r = nsrun(['--map-users', '100000:0:1000', '--map-users', '200000:1000:10', '--', 'cat', '/proc/self/uid_map'], {});
+    const r = nsrun(['--map-users', '100000:0:1000', '--map-users', '200000:1000:10', '--map-groups', '100000:0:1000', '--', 'cat', '/proc/self/uid_map'], {});
     expect(r.stdout.trim().split('\n').map((l) => l.trim().split(/\s+/).join(' '))).toEqual(['0 100000 1000', '1000 200000 10']);
+  });
+  test('a creator whose own ids are not mapped becomes a mapped id (never the overflow uid with host root\'s file access)', () => {
+    const file = path.join(os.tmpdir(), `nsrun-rootfile-${process.pid}`);
+    fs.writeFileSync(file, '', { mode: 0o664 });
+    try {
+      const r = nsrun(['--map-users', '100000:0:65536', '--map-groups', '100000:0:65536', '--', 'sh', '-c', `id -u; id -g; id -G; echo x >> ${file} || echo denied`], {});
+      expect(r.stdout.split('\n').slice(0, 4)).toEqual(['0', '0', '0', 'denied']);
+      expect(fs.readFileSync(file, 'utf8')).toBe('');
+      const noZero = nsrun(['--map-users', '100000:5:10', '--map-groups', '100000:7:10', '--', 'sh', '-c', 'id -u; id -g'], {});
+      expect(noZero.stdout).toBe('5\n7\n');
+      const noGroups = nsrun(['--map-users', '100000:0:10', '--', 'true'], {});
+      expect(noGroups.status).toBe(125);
+      expect(noGroups.stderr.split('\n')[0]).toBe('nsrun: options: --map-users: your uid 0 is not in the uid map, and without a gid map your host groups (gid 0) would stay yours inside');
+    } finally {
+      fs.rmSync(file, { force: true });
+    }
   });
   test('--uid without a user namespace switches the host identity', () => {
     expect(nsrun(['--uid', '65534', '--gid', '65534', '--groups', '', '--', 'id', '-u'], {}).stdout).toBe('65534\n');

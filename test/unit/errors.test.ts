@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { errnoMessage, execExitCode, formatError, hintFor, NsrunError, systemError, usageError } from '../../src/errors';
+import { errnoMessage, errnoName, execExitCode, formatError, hintFor, NsrunError, systemError, usageError } from '../../src/errors';
 
 describe('errors', () => {
   test('a system failure reads `step: object: reason` with the errno typed', () => {
@@ -30,5 +30,11 @@ describe('errors', () => {
   });
   test('errno text is the kernel description', () => {
     expect(errnoMessage(2)).toBe('No such file or directory');
+  });
+  test('errnos Node cannot name still get their name and text (EUSERS from setns of a time namespace)', () => {
+    expect(errnoName(87)).toBe('EUSERS');
+    expect(errnoMessage(87)).toBe('Too many users');
+    expect(errnoName(129)).toBe('EKEYREJECTED');
+    expect(errnoName(4095)).toBe('errno 4095');
   });
 });

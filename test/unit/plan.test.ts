@@ -55,6 +55,9 @@ describe('namespaces', () => {
     expect(p.steps.map((s) => s.kind)).toEqual(expect.arrayContaining(['loopback-up', 'unshare-time']));
     const c = compilePlan(p, { initFd: 9 });
     expect(c.wire.cloneFlags & 0x80).toBe(0);
+    const clone = explainPlan(p).find((l) => l.includes(' clone '))!;
+    expect(clone).toContain('clone(CLONE_NEWNET)');
+    expect(clone).not.toContain('CLONE_NEWTIME');
   });
   test('an unsupported namespace type is refused', () => {
     expect(usage(() => plan({ namespaces: ['time'] }, { ...rootFacts, supported: ['pid'] }))).toContain('this kernel has no time namespaces');
@@ -92,9 +95,15 @@ describe('id maps', () => {
     expect(usage(() => checkRanges(many, 'm'))).toContain("341 ranges exceed the kernel's limit of 340");
   });
   test('root writes ranges directly and may setgroups', () => {
-    const p = plan({ mapUsers: [{ outer: 100000, inner: 0, count: 65536 }] });
-    expect(p.idMaps).toEqual({ uid: [{ outer: 100000, inner: 0, count: 65536 }], gid: [], setgroups: 'allow', uidVia: 'write', gidVia: 'write' });
+    const range = { outer: 100000, inner: 0, count: 65536 };
+    const p = plan({ mapUsers: [range], mapGroups: [range] });
+    expect(p.idMaps).toEqual({ uid: [range], gid: [range], setgroups: 'allow', uidVia: 'write', gidVia: 'write' });
     expect(p.namespaces).toContain('user');
+    // root's own uid 0 is not mapped: the command becomes inside root instead of the overflow uid
+    expect(p.steps.find((s) => s.kind === 'identity')).toMatchObject({ uid: 0, gid: 0, groups: [] });
+    expect(usage(() => plan({ mapUsers: [range] }))).toContain('your uid 0 is not in the uid map, and without a gid map');
+    // a caller mapped to itself keeps its identity: no switch
+    expect(plan({ mapUsers: [{ outer: 0, inner: 0, count: 10 }], mapGroups: [{ outer: 0, inner: 0, count: 10 }] }).steps.some((s) => s.kind === 'identity')).toBe(false);
   });
   test('unprivileged ranges go through newuidmap, within /etc/subuid', () => {
     const p = plan({ mapRootUser: true, mapUsers: [{ outer: 100000, inner: 1, count: 65536 }], mapGroups: [{ outer: 100000, inner: 1, count: 100 }] }, userFacts);
