@@ -2,8 +2,9 @@
 // Runs tests (or any command) inside a small QEMU VM whose kernel has a pure cgroup v2 hierarchy,
 // for hosts like ours whose cgroups are hybrid v1 and must not be changed. `npm run test:cgroup2`.
 //
-//   scripts/cgroup2-vm/run.js                      npx vitest run test/cgroup2
-//   scripts/cgroup2-vm/run.js FILE|FILTER...       npx vitest run FILE|FILTER...
+//   scripts/cgroup2-vm/run.js                      vitest run test/cgroup2 (one file at a time,
+//                                                  300 s timeouts)
+//   scripts/cgroup2-vm/run.js FILE|FILTER...       the same for those files
 //   scripts/cgroup2-vm/run.js -c 'SHELL COMMAND'   any command
 //
 // The guest runs the host's own userland (node, the built addon, node_modules) from the host's /
@@ -19,6 +20,7 @@
 //   NSRUN_VM_BOOT_RETRIES  boots to retry after a hung one (default 1)
 //   NSRUN_VM_MEM           guest memory in MiB (default 512; under 160 node struggles)
 //   NSRUN_VM_CPUS          guest CPUs (default 2: one TCG thread each)
+//   NSRUN_VM_TEST_TIMEOUT_MS  vitest's test and hook timeouts in the guest (default 300000)
 //   NSRUN_VM_DISK_MB       size of the guest's /dev/vda, a sparse scratch disk for io.max (default 64)
 //   NSRUN_VM_TSC_KHZ       the host's TSC frequency for the guest (default: "cpu MHz" of /proc/cpuinfo;
 //                          0 leaves it out, and then microvm boots hang in calibrate_delay now and then)
@@ -140,7 +142,9 @@ function qemuArgs(kernelDir, initrd, ctl, disk, khz) {
     'console=ttyS0', VERBOSE ? 'loglevel=7' : 'loglevel=1',
     'cgroup_no_v1=all', // every controller on the unified hierarchy
     'panic=-1', // a panic reboots, and -no-reboot turns that into an exit
-    ...(khz ? [`tsc_early_khz=${khz}`] : []),
+    // tsc=reliable: with 2 CPUs the kernel finds the TSCs "unsynchronized" and falls back to
+    // jiffies (4 ms steps, drifting under load); TCG's TSC is the host's, so trust it.
+    ...(khz ? [`tsc_early_khz=${khz}`, 'tsc=reliable'] : []),
   ];
   return [
     '-M', 'microvm', '-accel', 'tcg,thread=multi', '-smp', String(CPUS), '-m', String(MEM_MB),
