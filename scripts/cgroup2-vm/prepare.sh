@@ -27,7 +27,16 @@ WANTED_MODULES=(virtio_mmio virtio_blk 9pnet_virtio 9p)
 # Which kernel package: the one the generic metapackage points at in apt's current lists.
 pkg=${NSRUN_VM_KERNEL_PKG:-}
 if [[ -z $pkg ]]; then
-  pkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '$1 == "Depends:" && $2 ~ /^linux-image-[0-9]/ {print $2; exit}') || true
+  # apt-cache takes 0.5-2 s; its answer changes only when apt-get update rewrites the lists.
+  stamp=$(stat -c %Y /var/lib/apt/lists 2>/dev/null) || stamp=none
+  if [[ -f $cache/choice ]] && read -r was chosen <"$cache/choice" && [[ $was == "$stamp" ]]; then
+    pkg=$chosen
+  else
+    pkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '$1 == "Depends:" && $2 ~ /^linux-image-[0-9]/ {print $2; exit}') || true
+    if [[ -n $pkg ]]; then
+      echo "$stamp $pkg" >"$cache/choice.$$" && mv "$cache/choice.$$" "$cache/choice"
+    fi
+  fi
 fi
 if [[ -z $pkg ]]; then
   # No apt lists (offline, not Debian): fall back to a kernel prepared earlier.

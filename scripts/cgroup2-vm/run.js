@@ -2,8 +2,9 @@
 // Runs tests (or any command) inside a small QEMU VM whose kernel has a pure cgroup v2 hierarchy,
 // for hosts like ours whose cgroups are hybrid v1 and must not be changed. `npm run test:cgroup2`.
 //
-//   scripts/cgroup2-vm/run.js                      npx vitest run test/cgroup2
-//   scripts/cgroup2-vm/run.js FILE|FILTER...       npx vitest run FILE|FILTER...
+//   scripts/cgroup2-vm/run.js                      vitest run test/cgroup2 (one file at a time,
+//                                                  300 s timeouts)
+//   scripts/cgroup2-vm/run.js FILE|FILTER...       the same for those files
 //   scripts/cgroup2-vm/run.js -c 'SHELL COMMAND'   any command
 //
 // The guest runs the host's own userland (node, the built addon, node_modules) from the host's /
@@ -14,11 +15,15 @@
 //
 // Environment (all optional):
 //   NSRUN_VM_TIMEOUT       seconds for the whole run, boot included (default 1800)
-//   NSRUN_VM_BOOT_TIMEOUT  seconds for the guest to reach /init before it counts as hung (default 90)
+//   NSRUN_VM_BOOT_TIMEOUT  seconds for the guest to reach /init before it counts as hung (default 60;
+//                          it takes 2-6 s)
 //   NSRUN_VM_BOOT_RETRIES  boots to retry after a hung one (default 1)
 //   NSRUN_VM_MEM           guest memory in MiB (default 512; under 160 node struggles)
 //   NSRUN_VM_CPUS          guest CPUs (default 2: one TCG thread each)
+//   NSRUN_VM_TEST_TIMEOUT_MS  vitest's test and hook timeouts in the guest (default 300000)
 //   NSRUN_VM_DISK_MB       size of the guest's /dev/vda, a sparse scratch disk for io.max (default 64)
+//   NSRUN_VM_TSC_KHZ       the host's TSC frequency for the guest (default: "cpu MHz" of /proc/cpuinfo;
+//                          0 leaves it out, and then microvm boots hang in calibrate_delay now and then)
 //   NSRUN_VM_VERBOSE=1     show the kernel's boot log
 //   NSRUN_VM_KEEP=1        keep the run's scratch directory (initramfs, control share) and say where
 //   NSRUN_VM_CACHE, NSRUN_VM_KERNEL_PKG: see prepare.sh
@@ -33,7 +38,7 @@ const PROJ = path.resolve(HERE, '..', '..');
 const env = process.env;
 const num = (name, dflt) => (env[name] ? Number(env[name]) : dflt);
 const TIMEOUT_S = num('NSRUN_VM_TIMEOUT', 1800);
-const BOOT_TIMEOUT_S = num('NSRUN_VM_BOOT_TIMEOUT', 90);
+const BOOT_TIMEOUT_S = num('NSRUN_VM_BOOT_TIMEOUT', 60);
 const BOOT_RETRIES = num('NSRUN_VM_BOOT_RETRIES', 1);
 const MEM_MB = num('NSRUN_VM_MEM', 512);
 const CPUS = num('NSRUN_VM_CPUS', 2);
@@ -87,6 +92,7 @@ function isStaticElf(file) {
 /** tsc_early_khz: microvm has no HPET or PM timer to calibrate the TSC against; without the
  * host's frequency the guest hangs in calibrate_delay in about a third of boots. */
 function tscKhz() {
+  if (env.NSRUN_VM_TSC_KHZ !== undefined) return Number(env.NSRUN_VM_TSC_KHZ) || undefined;
   const m = /^cpu MHz\s*:\s*([\d.]+)/m.exec(fs.readFileSync('/proc/cpuinfo', 'utf8'));
   return m ? Math.round(Number(m[1]) * 1000) : undefined;
 }
@@ -136,7 +142,9 @@ function qemuArgs(kernelDir, initrd, ctl, disk, khz) {
     'console=ttyS0', VERBOSE ? 'loglevel=7' : 'loglevel=1',
     'cgroup_no_v1=all', // every controller on the unified hierarchy
     'panic=-1', // a panic reboots, and -no-reboot turns that into an exit
-    ...(khz ? [`tsc_early_khz=${khz}`] : []),
+    // tsc=reliable: with 2 CPUs the kernel finds the TSCs "unsynchronized" and falls back to
+    // jiffies (4 ms steps, drifting under load); TCG's TSC is the host's, so trust it.
+    ...(khz ? [`tsc_early_khz=${khz}`, 'tsc=reliable'] : []),
   ];
   return [
     '-M', 'microvm', '-accel', 'tcg,thread=multi', '-smp', String(CPUS), '-m', String(MEM_MB),
@@ -213,6 +221,34 @@ function boot(qemu, args, ctl, deadline) {
   });
 }
 
+const WORK_PREFIX = 'nsrun-cgroup2-vm-';
+
+/** Scratch directories of runners that were SIGKILLed (their qemu died with them: --pdeathsig). */
+function removeStaleWorkDirs() {
+  for (const name of fs.readdirSync(os.tmpdir())) {
+    if (!name.startsWith(WORK_PREFIX)) continue;
+    const dir = path.join(os.tmpdir(), name);
+    let pid;
+    try {
+      pid = Number(fs.readFileSync(path.join(dir, 'runner.pid'), 'utf8'));
+    } catch {
+      // no pid file: being created right now, or left by an older runner; the latter once it is old
+      try {
+        if (Date.now() - fs.statSync(dir).mtimeMs > 3600_000) fs.rmSync(dir, { recursive: true, force: true });
+      } catch {
+        // gone meanwhile
+      }
+      continue;
+    }
+    try {
+      process.kill(pid, 0);
+    } catch (e) {
+      // ESRCH: its runner is gone; EPERM: alive, someone else's
+      if (e.code === 'ESRCH') fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }
+}
+
 let current; // the running qemu, for the signal handlers
 let work; // this run's scratch directory
 
@@ -230,14 +266,16 @@ async function main() {
   const busybox = ['/bin/busybox', '/usr/bin/busybox'].find((f) => fs.existsSync(f) && isStaticElf(f));
   if (!busybox) throw new Error('no static busybox (Debian: apt-get install busybox-static)');
   const khz = tscKhz();
-  if (!khz) say('warning: no "cpu MHz" in /proc/cpuinfo; without tsc_early_khz the boot may hang (the boot timeout catches it)');
+  if (!khz) say('warning: no TSC frequency (NSRUN_VM_TSC_KHZ=0, or no "cpu MHz" in /proc/cpuinfo): the boot may hang in calibrate_delay (the boot timeout catches it)');
 
   const prep = spawnSync(path.join(HERE, 'prepare.sh'), { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8' });
   if (prep.status !== 0) throw new Error('preparing the kernel failed');
   const kernelDir = prep.stdout.trim().split('\n').pop();
 
   // Everything of this run in its own directory: runs at the same time do not collide.
-  work = fs.mkdtempSync(path.join(os.tmpdir(), 'nsrun-cgroup2-vm-'));
+  removeStaleWorkDirs();
+  work = fs.mkdtempSync(path.join(os.tmpdir(), WORK_PREFIX));
+  fs.writeFileSync(path.join(work, 'runner.pid'), String(process.pid));
   const initrd = buildInitramfs(work, kernelDir, busybox);
   const disk = path.join(work, 'vda.img');
   fs.writeFileSync(disk, '');
@@ -259,12 +297,18 @@ async function main() {
   }
 }
 
+// Interrupted: stop the VM and wait (briefly) until it is gone, so nothing outlives the runner.
 for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
   process.on(sig, () => {
-    if (current) current.kill('SIGKILL');
-    cleanup();
-    say(`stopped by ${sig}`);
-    process.exit(128 + os.constants.signals[sig]);
+    const finish = () => {
+      cleanup();
+      say(`stopped by ${sig}`);
+      process.exit(128 + os.constants.signals[sig]);
+    };
+    if (!current) return finish();
+    current.on('close', finish);
+    current.kill('SIGKILL');
+    setTimeout(finish, 5000).unref();
   });
 }
 
