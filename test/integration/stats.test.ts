@@ -284,8 +284,10 @@ describe.skipIf(!isRoot || !v1Host)(gated(isRoot && v1Host, 'nsrun stats on cgro
   });
 
   test('--json streaming: a line per target per second; a target that ends gets exited: true and the stream ends', async () => {
-    const short = await namedSandbox(`${unique}end`, ['--pid'], ['sleep', '2.5']);
+    const short = await namedSandbox(`${unique}end`, ['--pid'], ['sleep', '1000']);
     const p = statsProcess([`${unique}end`, '--json']);
+    await waitFor(() => p.out().split('\n').length > 2, 'two JSON lines', 15_000);
+    expect(nsrun(['kill', `${unique}end`, 'KILL']).status).toBe(0);
     expect(await p.done).toBe(0);
     const lines = p.out().trim().split('\n').map((l) => JSON.parse(l));
     expect(lines.length).toBeGreaterThanOrEqual(2);
