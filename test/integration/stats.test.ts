@@ -260,6 +260,25 @@ describe.skipIf(!isRoot || !v1Host)(gated(isRoot && v1Host, 'nsrun stats on cgro
     expect(ticks[0].stats.map((x) => x.name)).toEqual([`${unique}short`, name]);
   });
 
+  test('without targets the watch follows the named sandboxes: one started later joins, with CPU from its first tick', async () => {
+    const stop = new AbortController();
+    let late: { child: ChildProcess; pid: number } | undefined;
+    const seen: (number | null)[] = [];
+    for await (const t of watchStats([], { intervalMs: 300, signal: stop.signal })) {
+      if (!late) {
+        expect(t.stats.map((x) => x.name)).toContain(name);
+        late = await namedSandbox(`${unique}late`, ['--pid'], ['sh', '-c', 'while :; do :; done']);
+        continue;
+      }
+      const mine = t.stats.find((x) => x.name === `${unique}late`);
+      if (mine) seen.push(mine.cpu.ratio);
+      if (seen.length === 2) stop.abort();
+    }
+    expect(seen).toHaveLength(2);
+    expect(seen.every((r) => r !== null && r > 0)).toBe(true);
+    expect(nsrun(['kill', `${unique}late`, 'KILL']).status).toBe(0);
+  });
+
   test('streaming to a pipe: a table per second until SIGINT, exit 0', async () => {
     const p = statsProcess([name]);
     await waitFor(() => (p.out().match(/^NAME /gm) ?? []).length >= 2, 'two tables', 10_000);
