@@ -47,9 +47,10 @@ describe.skipIf(!ok)(title('nsrun stats on cgroup v2'), { timeout: 180_000 }, ()
   let leaf: TestCgroup;
   let supervisor: ChildProcess;
   let pid: number;
-  const work = ok ? fs.mkdtempSync(path.join(os.tmpdir(), `nsrun-stats-v2-${process.pid}-`)) : '';
+  let work = '';
 
   beforeAll(async () => {
+    work = fs.mkdtempSync(path.join(os.tmpdir(), `nsrun-stats-v2-${process.pid}-`));
     parent = makeTestCgroup('stats');
     parent.write('memory.max', 256 * MiB);
     enableControllers(parent, ['cpu', 'io', 'memory', 'pids']);
