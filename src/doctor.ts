@@ -5,7 +5,10 @@
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
+import { parseMountinfo, type CgroupLayoutName, type MountEntry } from './cgroup/layout';
 import { parseSubIds } from './parent/host';
+
+export { parseMountinfo, type MountEntry };
 
 export type Verdict = 'ok' | 'warn' | 'fail' | 'info';
 
@@ -270,31 +273,6 @@ function atLeast(env: DoctorEnv, major: number, minor: number): boolean | undefi
 
 function sysctl(env: DoctorEnv, name: string): string | undefined {
   return env.readFile(`/proc/sys/${name.replace(/\./g, '/')}`)?.trim();
-}
-
-export interface MountEntry {
-  id: number;
-  parent: number;
-  root: string;
-  mountPoint: string;
-  options: string;
-  fstype: string;
-  source: string;
-  superOptions: string;
-}
-
-const unescape = (s: string) => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
-
-export function parseMountinfo(text: string): MountEntry[] {
-  const out: MountEntry[] = [];
-  for (const line of text.split('\n')) {
-    const sep = line.indexOf(' - ');
-    if (sep < 0) continue;
-    const f = line.slice(0, sep).split(' ');
-    const [fstype, source, superOptions] = line.slice(sep + 3).split(' ');
-    out.push({ id: Number(f[0]), parent: Number(f[1]), root: unescape(f[3]), mountPoint: unescape(f[4]), options: f[5] ?? '', fstype, source: unescape(source ?? ''), superOptions: superOptions ?? '' });
-  }
-  return out;
 }
 
 function mounts(env: DoctorEnv): MountEntry[] {
@@ -729,7 +707,7 @@ export const checkNewIdMap: CheckFn = (env) => {
 
 const V1_CONTROLLERS = ['cpu', 'cpuacct', 'cpuset', 'memory', 'devices', 'freezer', 'net_cls', 'net_prio', 'blkio', 'perf_event', 'hugetlb', 'pids', 'rdma', 'misc', 'debug'];
 
-export type CgroupLayout = 'v2' | 'hybrid' | 'v1' | 'none';
+export type CgroupLayout = CgroupLayoutName;
 
 export function cgroupLayout(env: DoctorEnv): { layout: CgroupLayout; v1: MountEntry[]; v2: MountEntry[] } {
   const all = mounts(env);

@@ -250,6 +250,59 @@ const HINTS: Record<string, Hint> = {
   '* EMFILE': () => 'too many open files: raise ulimit -n',
 };
 
+/** Why a cgroup limit cannot be applied; each kind has its fix below. */
+export type CgroupProblem = 'not-mounted' | 'not-delegated' | 'not-enabled' | 'no-permission' | 'internal-processes' | 'unsupported' | 'invalid' | 'no-parent' | 'busy';
+
+export interface CgroupProblemFacts {
+  /** The controller ('memory'), or 'cgroup' for the sandbox's cgroup itself. */
+  controller: string;
+  /** The flags that asked for it ('--memory, --memory-swap'). */
+  flags?: string;
+  problem: CgroupProblem;
+  reason: string;
+  /** Directory or file concerned, for the fix. */
+  path?: string;
+  parent?: string;
+  version?: 1 | 2;
+  rootless?: boolean;
+  errno?: number;
+}
+
+const CGROUP_HINTS: Record<CgroupProblem, (f: CgroupProblemFacts) => string | undefined> = {
+  'not-mounted': (f) =>
+    f.version === 2
+      ? `enable it in the v2 hierarchy: echo +${f.controller} > ${f.parent ?? '/sys/fs/cgroup'}/cgroup.subtree_control (as root)`
+      : `mount it: mkdir /sys/fs/cgroup/${f.controller} && mount -t cgroup -o ${f.controller} none /sys/fs/cgroup/${f.controller}, or boot with cgroup v2 (systemd.unified_cgroup_hierarchy=1)`,
+  'not-delegated': (f) =>
+    f.version === 2
+      ? `run nsrun in a delegated cgroup: systemd-run --user --scope -p Delegate=yes nsrun ..., or as root: chown -R ${process.geteuid?.()} ${f.parent ?? 'DIR'} (see nsrun doctor)`
+      : 'cgroup v1 is not delegated to unprivileged users: run as root, or use a cgroup v2 host with a delegated user slice (systemd-run --user --scope -p Delegate=yes)',
+  'not-enabled': (f) =>
+    f.rootless
+      ? `the controller must be delegated to you: as root, echo +${f.controller} > ${f.parent ? `${f.parent.replace(/\/[^/]*$/, '') || '/'}/cgroup.subtree_control` : 'PARENT/cgroup.subtree_control'} (systemd: Delegate=${f.controller} on the user unit)`
+      : `as root: echo +${f.controller} > ${f.parent ? `${f.parent.replace(/\/[^/]*$/, '') || '/'}/cgroup.subtree_control` : 'PARENT/cgroup.subtree_control'}`,
+  'no-permission': (f) => (f.rootless ? 'run as root, or in a cgroup delegated to you (systemd-run --user --scope -p Delegate=yes nsrun ...)' : 'a security module or a read-only cgroup mount refused the write'),
+  'internal-processes': (f) =>
+    `cgroup v2 allows controllers only in cgroups without processes of their own: pick an empty parent with --cgroup-parent, or move the processes of ${f.parent ?? 'the parent'} into a child cgroup`,
+  unsupported: () => undefined,
+  invalid: () => undefined,
+  'no-parent': (f) => `create it first (mkdir ${f.path ?? 'DIR'}), or leave --cgroup-parent out to use your own cgroup`,
+  busy: () => 'another sandbox with this name is still running: pick another --name',
+};
+
+/** A limit that cannot be applied: names the controller and the reason, with the fix. */
+export function cgroupError(f: CgroupProblemFacts): NsrunError {
+  return new NsrunError({
+    step: 'cgroup',
+    object: f.flags ? `${f.controller} (${f.flags})` : f.controller,
+    reason: f.reason,
+    code: f.errno !== undefined ? errnoName(f.errno) : `ERR_NSRUN_CGROUP_${f.problem.toUpperCase().replace(/-/g, '_')}`,
+    errno: f.errno,
+    side: 'parent',
+    hint: CGROUP_HINTS[f.problem](f),
+  });
+}
+
 export function hintFor(step: string, code: string, ctx: HintContext): string | undefined {
   const h = HINTS[`${step} ${code}`] ?? HINTS[`* ${code}`];
   return h ? h(ctx) : undefined;

@@ -22,6 +22,12 @@ export function explain(options: SandboxOptions): string {
   return explainPlan(buildPlan(options, gatherHostFacts())).join('\n');
 }
 
-export { ps, inspect, kill, parseSignal, type SandboxInfo, type Inspection } from './manage';
+export { ps, inspect, kill, pause, resume, parseSignal, type SandboxInfo, type Inspection } from './manage';
+export type { CgroupLimits, IoMaxSpec } from './cgroup/limits';
+export type { CgroupInfo } from './cgroup/sandbox-cgroup';
+export type { OomInfo } from './cgroup/driver';
 export { formatInspection } from './parent/inspect';
 export { doctor, formatDoctor, type Check, type DoctorEnv, type Verdict } from './doctor';
+export { stats, watchStats, type StatsOptions, type StatsTick } from './stats/watch';
+export type { SandboxStats } from './stats/compute';
+export { formatTable as formatStatsTable } from './stats/format';

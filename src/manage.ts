@@ -1,6 +1,7 @@
 // Operations on running sandboxes: list, inspect, signal. Library API; the CLI wraps these.
 import { constants as osConstants } from 'node:os';
-import { systemError, usageError } from './errors';
+import { findSandboxCgroup } from './cgroup/sandbox-cgroup';
+import { NsrunError, systemError, usageError } from './errors';
 import { native } from './native/binding';
 import { inspectTarget, type Inspection } from './parent/inspect';
 import { list, type RegistryEntry } from './parent/registry';
@@ -9,6 +10,8 @@ import { exec } from './sandbox';
 
 export interface SandboxInfo extends RegistryEntry {
   uptimeSeconds: number;
+  /** 'paused' while frozen (nsrun pause). */
+  state: 'running' | 'paused';
   /** Namespace types in which the sandbox differs from the caller. */
   isolated: string[];
 }
@@ -20,6 +23,7 @@ export function ps(): SandboxInfo[] {
   return list().map((e) => ({
     ...e,
     uptimeSeconds: Math.max(0, Math.round((now - Date.parse(e.createdAt)) / 1000)),
+    state: sandboxFrozen(e.pid) ? 'paused' : 'running',
     isolated: Object.keys(e.namespaces).filter((t) => e.namespaces[t] !== mine[t]),
   }));
 }
@@ -37,11 +41,22 @@ export function parseSignal(sig: string | number): number {
   throw usageError('SIGNAL', `'${sig}' is not a signal name or number`, 'e.g. TERM, SIGKILL, 9');
 }
 
-/** Send a signal to a sandbox (by name: to its nsrun-init, which forwards it) through a pidfd. */
-export function kill(target: string, signal: string | number = 'SIGTERM'): void {
+function sandboxFrozen(pid: number): boolean {
+  const f = findSandboxCgroup(pid);
+  return !!f && f.driver.frozen(f.handle) === true;
+}
+
+/**
+ * Send a signal to a sandbox (by name: to its nsrun-init, which forwards it) through a pidfd.
+ * SIGKILL to a sandbox with its own cgroup kills every process in it at once (cgroup.kill on v2,
+ * freeze-kill-thaw on v1), so nothing it forked escapes.
+ */
+export async function kill(target: string, signal: string | number = 'SIGTERM'): Promise<void> {
   const sig = parseSignal(signal);
   const t = resolveTarget(target);
   try {
+    const cg = sig === 9 ? findSandboxCgroup(t.pid) : undefined;
+    if (cg) return await cg.driver.killAll(cg.handle);
     const r = native().pidfdSendSignal(t.pidfd, sig);
     if (r < 0) throw systemError({ step: 'kill', object: target, syscall: 'pidfd_send_signal', errno: -r, side: 'parent' });
   } finally {
@@ -74,3 +89,34 @@ export function inspect(target: string): Promise<Inspection> {
 }
 
 export type { Inspection };
+
+/** The sandbox's own cgroup, or an error saying what pausing needs. */
+function freezable(target: string, verb: 'pause' | 'resume') {
+  const t = resolveTarget(target);
+  native().close(t.pidfd);
+  const cg = findSandboxCgroup(t.pid);
+  if (!cg)
+    throw new NsrunError({
+      step: verb,
+      object: target,
+      reason: 'the sandbox has no cgroup of its own to freeze',
+      code: 'ERR_NSRUN_NO_CGROUP',
+      side: 'parent',
+      hint: 'only sandboxes started with a limit (e.g. --pids 1000) or --cgroup-parent get a cgroup nsrun can freeze',
+    });
+  if (cg.handle.version === 1 && !cg.handle.freezer)
+    throw new NsrunError({ step: verb, object: target, reason: 'no cgroup v1 freezer hierarchy is mounted', code: 'ERR_NSRUN_NO_CGROUP', side: 'parent', hint: 'mount -t cgroup -o freezer none /sys/fs/cgroup/freezer (before starting the sandbox)' });
+  return cg;
+}
+
+/** Freeze every process of a sandbox (cgroup.freeze on v2, freezer.state on v1); resolves once frozen. */
+export async function pause(target: string): Promise<void> {
+  const cg = freezable(target, 'pause');
+  await cg.driver.freeze(cg.handle, true);
+}
+
+/** Thaw a paused sandbox; resolves once it runs again. */
+export async function resume(target: string): Promise<void> {
+  const cg = freezable(target, 'resume');
+  await cg.driver.freeze(cg.handle, false);
+}

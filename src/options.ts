@@ -1,4 +1,5 @@
 // The options of a sandbox, as the library API takes them. The CLI builds the same object.
+import type { CgroupLimits } from './cgroup/limits';
 import type { NamespaceType } from './linux';
 import type { SecurityOptions } from './plan/security';
 
@@ -67,4 +68,8 @@ export interface SandboxOptions extends SecurityOptions {
   name?: string;
   /** The environment the command inherits unless clearEnv (defaults to process.env). */
   baseEnv?: NodeJS.ProcessEnv;
+  /** Resource limits: the sandbox gets a cgroup of its own (v1 or v2), removed when it ends. */
+  limits?: CgroupLimits;
+  /** Where the sandbox's cgroup goes, as a path inside the hierarchy (default: next to or under yours). */
+  cgroupParent?: string;
 }

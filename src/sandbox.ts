@@ -7,6 +7,8 @@ import * as net from 'node:net';
 import { constants as osConstants } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
 import * as tty from 'node:tty';
+import type { OomInfo } from './cgroup/driver';
+import { collectLeftovers, prepareCgroup, SandboxCgroup } from './cgroup/sandbox-cgroup';
 import { NsrunError, systemError, type NsrunErrorFields } from './errors';
 import { SIGCONT } from './linux';
 import { initFd as sealedInitFd, native, type ExitInfo, type NativeFailure } from './native/binding';
@@ -27,6 +29,8 @@ export interface ExitResult {
   exitCode: number | null;
   /** The signal that killed the command, or null. */
   signal: NodeJS.Signals | null;
+  /** Set when the memory limit's OOM killer killed processes in the sandbox. */
+  oom?: OomInfo;
 }
 
 const SIGNAL_NAMES = new Map<number, NodeJS.Signals>(
@@ -113,6 +117,7 @@ export class Sandbox extends EventEmitter {
     pipes?: [number, number, number];
     /** 'inherit' with terminals: our ends of the pipes standing in for them (-1: not relayed). */
     relay?: [number, number, number];
+    cgroup?: SandboxCgroup;
   }) {
     super();
     this.pid = p.pid;
@@ -176,8 +181,16 @@ export class Sandbox extends EventEmitter {
         await withTimeout(terminalDone, 300);
         t.destroy();
       }
-      if (this.finalStatus !== undefined) return decodeWaitStatus(this.finalStatus);
-      return { exitCode: info.exitCode, signal: info.signal === null ? null : SIGNAL_NAMES.get(info.signal) ?? null };
+      const r: ExitResult =
+        this.finalStatus !== undefined
+          ? decodeWaitStatus(this.finalStatus)
+          : { exitCode: info.exitCode, signal: info.signal === null ? null : SIGNAL_NAMES.get(info.signal) ?? null };
+      if (p.cgroup) {
+        const oom = p.cgroup.oom();
+        if (oom && oom.kills > 0) r.oom = oom;
+        await p.cgroup.remove();
+      }
+      return r;
     })();
   }
 
@@ -288,6 +301,22 @@ function childFailure(f: NativeFailure, meta: StepMeta[], plan: Plan): NsrunErro
 
 /** Start a sandbox from a checked plan. */
 export async function spawnPlan(plan: Plan, facts: HostFacts, extras: SpawnExtras = {}): Promise<Sandbox> {
+  // cgroups a SIGKILLed nsrun left behind are collected by the next run
+  if (!plan.cgroup) {
+    if (plan.mode === 'create') await collectLeftovers().catch(() => 0);
+    return spawnWith(plan, facts, extras);
+  }
+  // the cgroup exists, limits written, before the clone; it goes again on every failure path
+  const cg = SandboxCgroup.create(await prepareCgroup(plan.cgroup, plan.caller.rootless), plan.caller.rootless);
+  try {
+    return await spawnWith(plan, facts, extras, cg);
+  } catch (e) {
+    await cg.remove();
+    throw e;
+  }
+}
+
+async function spawnWith(plan: Plan, facts: HostFacts, extras: SpawnExtras, cg?: SandboxCgroup): Promise<Sandbox> {
   const n = native();
   const parentFds: number[] = [];
   const childFds: number[] = [...(extras.planFds ?? [])];
@@ -399,6 +428,15 @@ export async function spawnPlan(plan: Plan, facts: HostFacts, extras: SpawnExtra
     }
     await pause('id-map', 'uid_map and gid_map are written', lookAt('id-map', h.pid));
   }
+  if (cg) {
+    // before "go": nothing the command runs is ever outside its limits
+    try {
+      cg.attach(h.pid, plan.caller.rootless);
+    } catch (e) {
+      await proceed(false);
+      return abort(e);
+    }
+  }
   if (stepper) {
     proceeding = new Promise((resolve) => n.proceed(h.id, 2, (f, forked) => resolve([f, forked])));
     let finished = false;
@@ -451,6 +489,7 @@ export async function spawnPlan(plan: Plan, facts: HostFacts, extras: SpawnExtra
     master,
     pipes: pipes && plan.stdio === 'pipe' ? [pipes[0][1], pipes[1][0], pipes[2][0]] : undefined,
     relay: pipes && plan.stdio === 'inherit' ? [pipes[0][1], pipes[1][0], pipes[2][0]] : undefined,
+    cgroup: cg,
   });
   try {
     await sandbox.started;

@@ -6,10 +6,11 @@ import yargs, { type Argv } from 'yargs';
 import { formatError, isNsrunError, usageError } from '../errors';
 import { doctorBuilder, doctorHandler } from './doctor';
 import { execBuilder, execHandler, extractNamespacePaths, splitExecCommand } from './exec';
-import { inspectBuilder, inspectHandler, killBuilder, killHandler, psBuilder, psHandler } from './manage';
+import { inspectBuilder, inspectHandler, killBuilder, killHandler, pauseBuilder, pauseHandler, psBuilder, psHandler, resumeBuilder, resumeHandler } from './manage';
 import type { NamespaceType } from '../linux';
 import type { ParsedArgs } from './parse';
 import { runBuilder, runHandler } from './run';
+import { statsBuilder, statsHandler } from './stats';
 
 function writeErr(lines: string[]): void {
   fs.writeSync(2, lines.map((l) => `${l}\n`).join(''));
@@ -34,6 +35,9 @@ const COMMANDS = `Commands:
   nsrun ps                           list running named sandboxes
   nsrun inspect TARGET               what a sandbox isolates and shares
   nsrun kill TARGET [SIGNAL]         signal a sandbox
+  nsrun pause TARGET                 freeze a sandbox (cgroup freezer)
+  nsrun resume TARGET                thaw a paused sandbox
+  nsrun stats [TARGET...]            live CPU, memory, network, block I/O, PIDs
   nsrun doctor [--json]              check what this host lets nsrun do`;
 
 /** What a handler gets besides the parsed arguments. */
@@ -58,6 +62,9 @@ const SUBCOMMANDS: Record<string, Sub> = {
   ps: { builder: psBuilder, handler: psHandler, positional: false },
   inspect: { builder: inspectBuilder, handler: inspectHandler, positional: true },
   kill: { builder: killBuilder, handler: killHandler, positional: true },
+  pause: { builder: pauseBuilder, handler: pauseHandler, positional: true },
+  resume: { builder: resumeBuilder, handler: resumeHandler, positional: true },
+  stats: { builder: statsBuilder, handler: statsHandler, positional: true },
   doctor: { builder: doctorBuilder, handler: doctorHandler, positional: false },
 };
 

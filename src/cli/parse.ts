@@ -1,6 +1,7 @@
 // argv (as yargs parsed it) -> SandboxOptions. Pure apart from reading /etc/passwd and /etc/group
 // for names given to --map-user/--map-group/--uid/--gid.
 import * as fs from 'node:fs';
+import { parseIoMax, type CgroupLimits } from '../cgroup/limits';
 import { usageError } from '../errors';
 import { NAMESPACE_FLAGS, type NamespaceType } from '../linux';
 import type { IdRange, MountSpec, SandboxOptions } from '../options';
@@ -155,5 +156,38 @@ export function optionsFromArgv(argv: ParsedArgs, rawArgs: string[] = []): Sandb
   if (argv['read-only']) opts.readOnly = true;
   if (argv.overlay) opts.overlay = true;
   Object.assign(opts, securityFromArgv(argv));
+  const limits = limitsFromArgv(argv);
+  if (limits) opts.limits = limits;
+  const cgroupParent = single(argv, 'cgroup-parent', '--cgroup-parent');
+  if (cgroupParent !== undefined) opts.cgroupParent = cgroupParent;
   return opts;
+}
+
+function num(text: string, flag: string): number {
+  if (!/^-?\d+(\.\d+)?$/.test(text.trim())) throw usageError(flag, `'${text}' is not a number`);
+  return Number(text);
+}
+
+/** --memory, --cpus, ... -> limits (checked later, with the others, by resolveLimits). */
+export function limitsFromArgv(argv: ParsedArgs): CgroupLimits | undefined {
+  const l: CgroupLimits = {};
+  const memory = single(argv, 'memory', '--memory');
+  if (memory !== undefined) l.memory = memory;
+  const swap = single(argv, 'memory-swap', '--memory-swap');
+  if (swap !== undefined) l.memorySwap = swap;
+  const cpus = single(argv, 'cpus', '--cpus');
+  if (cpus !== undefined) l.cpus = num(cpus, '--cpus');
+  const weight = single(argv, 'cpu-weight', '--cpu-weight');
+  if (weight !== undefined) l.cpuWeight = num(weight, '--cpu-weight');
+  const shares = single(argv, 'cpu-shares', '--cpu-shares');
+  if (shares !== undefined) l.cpuShares = num(shares, '--cpu-shares');
+  const cpuset = single(argv, 'cpuset', '--cpuset');
+  if (cpuset !== undefined) l.cpuset = cpuset;
+  const pids = single(argv, 'pids', '--pids');
+  if (pids !== undefined) l.pids = num(pids, '--pids');
+  const io = single(argv, 'io-weight', '--io-weight');
+  if (io !== undefined) l.ioWeight = num(io, '--io-weight');
+  const ioMax = list(argv, 'io-max').map(parseIoMax);
+  if (ioMax.length) l.ioMax = ioMax;
+  return Object.keys(l).length ? l : undefined;
 }

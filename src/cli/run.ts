@@ -1,6 +1,7 @@
 // `nsrun [run] [options] -- COMMAND [ARG...]`
 import * as fs from 'node:fs';
 import type { Argv } from 'yargs';
+import { prepareCgroup } from '../cgroup/sandbox-cgroup';
 import { NAMESPACE_FLAGS, NAMESPACE_ISOLATES } from '../linux';
 import { gatherHostFacts } from '../parent/host';
 import { probeRootfs } from '../parent/rootfs';
@@ -47,6 +48,16 @@ export function runBuilder(y: Argv): Argv {
     .option('as-pid-1', { type: 'boolean', group: 'Process:', describe: 'run the command as PID 1 itself, without nsrun-init' })
     .option('name', { type: 'string', requiresArg: true, group: 'Process:', describe: 'register the sandbox under NAME for nsrun ps/exec/inspect/kill' })
     .options(SECURITY_OPTIONS)
+    .option('memory', { type: 'string', requiresArg: true, group: 'Resource limits (cgroups):', describe: 'memory limit, e.g. 512m (OOM-killed above it: exit 137)' })
+    .option('memory-swap', { type: 'string', requiresArg: true, group: 'Resource limits (cgroups):', describe: 'memory plus swap (needs --memory; -1: unlimited swap)' })
+    .option('cpus', { type: 'string', requiresArg: true, group: 'Resource limits (cgroups):', describe: 'CPU time as a number of CPUs, e.g. 0.5 (a quota per 100 ms)' })
+    .option('cpu-weight', { type: 'string', requiresArg: true, group: 'Resource limits (cgroups):', describe: 'CPU priority 1-10000 (default 100; cpu.shares on v1)' })
+    .option('cpu-shares', { type: 'string', requiresArg: true, group: 'Resource limits (cgroups):', describe: 'CPU priority on the v1 scale 2-262144 (default 1024; converted on v2)' })
+    .option('cpuset', { type: 'string', requiresArg: true, group: 'Resource limits (cgroups):', describe: 'CPUs to run on, e.g. 0 or 0-1,3' })
+    .option('pids', { type: 'string', requiresArg: true, group: 'Resource limits (cgroups):', describe: 'maximum number of processes and threads' })
+    .option('io-weight', { type: 'string', requiresArg: true, group: 'Resource limits (cgroups):', describe: 'I/O priority 1-10000 (blkio.weight on v1, needs BFQ)' })
+    .option('io-max', { type: 'string', requiresArg: true, group: 'Resource limits (cgroups):', describe: 'throttle a disk: DEV:rbps=N,wbps=N,riops=N,wiops=N, DEV as MAJ:MIN or a path (repeatable)' })
+    .option('cgroup-parent', { type: 'string', requiresArg: true, group: 'Resource limits (cgroups):', describe: 'create the sandbox\'s cgroup under PATH (inside each hierarchy) instead of next to yours' })
     .option('step', { type: 'boolean', group: 'Teaching:', describe: 'pause before each setup step, show what to look at from another terminal, go on with Enter' })
     .option('explain', { type: 'boolean', group: 'Teaching:', describe: 'print every step of the plan before running it' })
     .example('$0 --pid --net --uts --hostname box -- /bin/sh', 'a shell with its own PIDs, network and hostname')
@@ -61,6 +72,8 @@ export async function runHandler(argv: ParsedArgs, rawArgs: string[] = []): Prom
   const opts = optionsFromArgv(argv, rawArgs);
   const facts = gatherHostFacts();
   const plan = buildPlan({ ...opts, stdio: 'auto', step: !!argv.step }, facts, probeRootfs(opts));
+  // every limit is checked against the host before anything is created (and shown by --explain)
+  if (plan.cgroup) await prepareCgroup(plan.cgroup, plan.caller.rootless);
   if (argv.explain) writeErr(explainPlan(plan));
 
   if (!argv.step) return supervise(plan, (extras) => startPlan(plan, facts, opts.name, extras));

@@ -1,5 +1,8 @@
 // What the CLI does while a sandbox (nsrun run) or a joined command (nsrun exec) runs: forward
 // signals, relay the terminal, and return the status a shell expects.
+import * as fs from 'node:fs';
+import type { OomInfo } from '../cgroup/driver';
+import { formatBytes } from '../cgroup/limits';
 import type { Plan } from '../plan/types';
 import { shellStatus, type Sandbox, type SpawnExtras } from '../sandbox';
 import { attachTerminal } from './terminal';
@@ -20,9 +23,19 @@ export async function supervise(plan: Plan, start: (extras: SpawnExtras) => Prom
     sandbox = await start({ winsize });
     if (plan.stdio === 'pty') restore = attachTerminal(sandbox);
     for (const sig of pending.splice(0)) sandbox.kill(sig);
-    return shellStatus(await sandbox.exited);
+    const r = await sandbox.exited;
+    const status = shellStatus(r);
+    if (r.oom && status === 137) fs.writeSync(2, `${oomMessage(plan, r.oom)}\n`);
+    return status;
   } finally {
     restore();
     for (const sig of FORWARDED_SIGNALS) process.off(sig, forward);
   }
+}
+
+/** The one line for a sandbox the memory limit killed. */
+export function oomMessage(plan: Plan, oom: OomInfo): string {
+  const limit = plan.cgroup?.limits.memory;
+  const what = limit !== undefined ? `the memory limit (--memory ${formatBytes(limit)})` : 'its memory limit';
+  return `nsrun: the sandbox was killed by ${what}: out of memory (${oom.source}: oom_kill ${oom.kills})`;
 }

@@ -1,5 +1,6 @@
 // nsrun inspect: what a process shares with the caller and what it has of its own, read from
 // /proc on the host side (and, for the hostname, by entering its UTS namespace).
+import { cgroupInfo, type CgroupInfo } from '../cgroup/sandbox-cgroup';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { quoteArgv } from '../quote';
@@ -33,6 +34,8 @@ export interface Inspection {
   network: { name: string; rxBytes: number; txBytes: number }[];
   cgroups: { hierarchy: string; controllers: string; path: string }[];
   limits: Record<string, string>;
+  /** The cgroup nsrun made for the sandbox (--memory, --cpus, ...): where, what, frozen. */
+  sandboxCgroup?: CgroupInfo;
   capabilities: { effective: string[]; permitted: string[]; bounding: string[] };
   noNewPrivs: boolean;
   seccomp: 'disabled' | 'strict' | 'filter' | 'unknown';
@@ -123,6 +126,7 @@ export async function inspectTarget(spec: string, readHostname?: (pid: number) =
       network,
       cgroups,
       limits: cgroupLimits(pid, cgroups),
+      sandboxCgroup: cgroupInfo(pid),
       capabilities: {
         effective: decodeCaps(statusField(pid, 'CapEff')),
         permitted: decodeCaps(statusField(pid, 'CapPrm')),
@@ -191,6 +195,12 @@ export function formatInspection(r: Inspection): string[] {
   for (const c of r.cgroups) lines.push(`  ${c.controllers || '(v2)'}: ${c.path}`);
   const lim = Object.entries(r.limits);
   if (lim.length) lines.push(`limits: ${lim.map(([k, v]) => `${k}=${v}`).join(', ')}`);
+  const cg = r.sandboxCgroup;
+  if (cg) {
+    lines.push(`nsrun cgroup (v${cg.version}): ${cg.dirs.join(', ')}`);
+    lines.push(`  ${Object.entries(cg.files).map(([k, v]) => `${k}=${v}`).join(', ') || 'no limit files'}`);
+    lines.push(`  state: ${cg.frozen ? 'paused (frozen)' : 'running'}`);
+  }
   const { effective, bounding } = r.capabilities;
   if (effective.length > 0 && effective.join() === bounding.join()) lines.push(`capabilities: ${describeCaps(effective)} (effective = bounding set)`);
   else lines.push(`capabilities: effective ${describeCaps(effective)}; bounding ${describeCaps(bounding)}`);

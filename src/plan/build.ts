@@ -1,4 +1,7 @@
 // Options + host facts -> Plan. Pure: everything it needs to know about the host comes in `facts`.
+import * as os from 'node:os';
+import { cgroupName } from '../cgroup/sandbox-cgroup';
+import { resolveLimits } from '../cgroup/limits';
 import { usageError } from '../errors';
 import { NAMESPACE_TYPES, type NamespaceType } from '../linux';
 import type { IdRange, SandboxOptions } from '../options';
@@ -156,9 +159,12 @@ export function buildPlan(opts: SandboxOptions, facts: HostFacts, probe?: Rootfs
   const relay = relayedTerminals(stdio, facts);
   const init = !opts.asPid1;
   const steps: Step[] = [];
-  // --step needs the child waiting from the start, maps or not
-  if (idMaps || opts.step) steps.push({ kind: 'await-id-maps' });
+  const limits = opts.limits || opts.cgroupParent !== undefined ? resolveLimits(opts.limits ?? {}, os.availableParallelism()) : undefined;
+  // --step needs the child waiting from the start, maps or not; so does joining a cgroup
+  if (idMaps || opts.step || limits) steps.push({ kind: 'await-id-maps' });
   if (has('time')) steps.push({ kind: 'unshare-time' });
+  // with a cgroup of its own, the cgroup namespace is made once the child is in it (its root)
+  if (has('cgroup') && limits) steps.push({ kind: 'unshare-cgroup' });
   if (has('mnt')) steps.push({ kind: 'make-private' });
   const rootfs = probe ? rootfsSteps(opts, { probe, pidns: has('pid'), netns: has('net'), userns: has('user') }) : undefined;
   if (rootfs) steps.push(...rootfs.before, ...rootfs.after);
@@ -209,6 +215,7 @@ export function buildPlan(opts: SandboxOptions, facts: HostFacts, probe?: Rootfs
     stdio,
     relay,
     env,
+    cgroup: limits ? { limits, parent: opts.cgroupParent, name: cgroupName(opts.name) } : undefined,
     caller: { uid: facts.euid, gid: facts.egid, rootless },
   };
 }

@@ -69,6 +69,9 @@ export function compilePlan(plan: Plan, fds: RuntimeFds): Compiled {
       case 'unshare-time':
         emit(s, { op: OP.UNSHARE, n1: CLONE_NEWTIME }, 'time namespace');
         break;
+      case 'unshare-cgroup':
+        emit(s, { op: OP.UNSHARE, n1: CLONE_FLAG.cgroup }, 'cgroup namespace');
+        break;
       case 'make-private':
         emit(s, { op: OP.MOUNT, s1: 'none', s2: '/', n1: MS_REC | MS_PRIVATE }, '/');
         break;
@@ -195,7 +198,8 @@ export function compilePlan(plan: Plan, fds: RuntimeFds): Compiled {
     }
   }
   let cloneFlags = 0;
-  if (plan.mode === 'create') for (const ns of plan.namespaces) if (ns !== 'time') cloneFlags |= CLONE_FLAG[ns];
+  const lateCgroupns = plan.steps.some((s) => s.kind === 'unshare-cgroup');
+  if (plan.mode === 'create') for (const ns of plan.namespaces) if (ns !== 'time' && !(ns === 'cgroup' && lateCgroupns)) cloneFlags |= CLONE_FLAG[ns];
   return {
     wire: {
       cloneFlags,

@@ -4,6 +4,7 @@ import { CLONE_FLAG_NAME, MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_RDONLY, MS
 import type { IdRange } from '../options';
 import { DEVPTS_OPTIONS } from './compile';
 import { ROOTFS_FD_TOKEN } from './rootfs';
+import type { CgroupPlan } from '../cgroup/sandbox-cgroup';
 import type { Plan, Step } from './types';
 import { describeCapList } from '../security/capabilities';
 
@@ -58,6 +59,8 @@ export function describeStep(s: Step, plan: Plan): string | undefined {
       return undefined; // shown with the id-map line
     case 'unshare-time':
       return 'unshare(CLONE_NEWTIME): children get a new time namespace (clone() cannot take this flag)';
+    case 'unshare-cgroup':
+      return 'unshare(CLONE_NEWCGROUP) now that the child is in its own cgroup: inside, that cgroup is the root';
     case 'make-private':
       return 'mount --make-rprivate /: nothing mounted inside propagates back to the host';
     case 'mount-proc':
@@ -145,6 +148,7 @@ export const MAN_PAGES: Record<string, string> = {
   join: 'setns(2), namespaces(7)',
   'id-map': 'user_namespaces(7): /proc/PID/uid_map',
   'unshare-time': 'unshare(2), time_namespaces(7)',
+  'unshare-cgroup': 'unshare(2), cgroup_namespaces(7)',
   'make-private': 'mount(2) MS_PRIVATE, mount_namespaces(7)',
   'mount-proc': 'mount(2), proc(5), pid_namespaces(7)',
   'mount-devpts': 'mount(2), pts(4)',
@@ -181,6 +185,7 @@ export const MAN_PAGES: Record<string, string> = {
   'remount-ro': 'mount(2) MS_REMOUNT|MS_RDONLY',
   'check-cwd': 'getcwd(2)',
   'join-cgroup': 'cgroups(7): cgroup.procs',
+  cgroup: 'cgroups(7)',
   'non-dumpable': 'prctl(2) PR_SET_DUMPABLE',
   setns: 'setns(2) with a pidfd',
   'setns-fd': 'setns(2)',
@@ -225,10 +230,12 @@ export function explainPlan(plan: Plan): string[] {
     steps.push(['join', plan.namespaces.length ? `enter the target's ${plan.namespaces.join(', ')} namespaces` : 'no namespace differs from yours: nothing to enter']);
   } else if (plan.namespaces.length) {
     // clone() cannot take CLONE_NEWTIME: the time namespace is an unshare step further down.
-    const cloned = plan.namespaces.filter((n) => n !== 'time');
+    // With limits, the cgroup namespace is unshared too, once the child is in its own cgroup.
+    const late = plan.steps.filter((s) => s.kind === 'unshare-time' || s.kind === 'unshare-cgroup').map((s) => s.kind.slice('unshare-'.length));
+    const cloned = plan.namespaces.filter((n) => !late.includes(n));
     const flags = cloned.map((n) => CLONE_FLAG_NAME[n]).join('|');
-    const time = cloned.length < plan.namespaces.length ? ' (time: see unshare-time)' : '';
-    steps.push(['clone', cloned.length ? `new ${plan.namespaces.join(', ')} namespaces: clone(${flags})${time}` : 'a plain clone(): the time namespace comes from the unshare-time step']);
+    const time = late.map((n) => ` (${n}: see unshare-${n})`).join('');
+    steps.push(['clone', cloned.length ? `new ${plan.namespaces.join(', ')} namespaces: clone(${flags})${time}` : `a plain clone(): the ${late.join(' and ')} namespace${late.length > 1 ? 's come' : ' comes'} from the ${late.map((n) => `unshare-${n}`).join(' and ')} step${late.length > 1 ? 's' : ''}`]);
     for (const ns of plan.namespaces) {
       const why = plan.implied[ns] ? ` [added: ${plan.implied[ns]}]` : '';
       steps.push(['', `  ${ns.padEnd(6)} isolates ${NAMESPACE_ISOLATES[ns]}${why}`]);
@@ -245,6 +252,7 @@ export function explainPlan(plan: Plan): string[] {
     steps.push(['', `  ${gidWho} gid_map: ${describeRanges(m.gid, 'gid')}`]);
     steps.push(['', '  the child waits until the maps are written'])
   }
+  if (plan.cgroup) steps.push(...explainCgroup(plan.cgroup));
   for (const s of plan.steps) {
     const text = describeStep(s, plan);
     if (text) steps.push(['name' in s ? s.name : s.kind, text]);
@@ -298,4 +306,24 @@ export function lookAt(s: Step | 'clone' | 'id-map', pid: number): string[] {
     default:
       return [`ls -l /proc/${pid}/ns; cat /proc/${pid}/status | head`];
   }
+}
+
+/** The cgroup steps: exact files and values once prepared on this host, else the limits. */
+function explainCgroup(c: CgroupPlan): [string, string][] {
+  const out: [string, string][] = [];
+  const s = c.setup;
+  if (!s) {
+    out.push(['cgroup', `a cgroup of its own, ${c.name}${c.parent ? ` under ${c.parent}` : ''}, with ${Object.entries(c.limits).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(', ') || 'no limits'}`]);
+    return out;
+  }
+  out.push(['cgroup', `cgroup v${s.version}: the sandbox's own cgroup ${s.name}, made before the clone`]);
+  for (const op of s.ops) {
+    if (op.op === 'mkdir') out.push(['', `  mkdir ${op.path}`]);
+    else if (op.op === 'enable') out.push(['', `  echo ${op.value} > ${op.path}   (enable ${op.controller} for the children)`]);
+    else out.push(['', `  echo '${op.value}' > ${op.path}${op.optional ? '   (if the kernel has it)' : ''}`]);
+  }
+  for (const f of s.procs) out.push(['', `  attach: echo CHILD_PID > ${f}`]);
+  out.push(['', '  (the child is attached while it waits for "go": the command never runs outside its limits)']);
+  out.push(['', '  removed when the sandbox ends (what is left inside is killed first)']);
+  return out;
 }

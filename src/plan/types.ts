@@ -1,5 +1,6 @@
 // The plan: what nsrun will do, in order, as data. Built and checked in TypeScript, printed by
 // --explain, compiled to the wire form the native child executes.
+import type { CgroupPlan } from '../cgroup/sandbox-cgroup';
 import type { NamespaceType } from '../linux';
 import type { IdRange } from '../options';
 import type { CapName, CapSets } from '../security/capabilities';
@@ -20,6 +21,7 @@ export interface IdMaps {
 export type Step =
   | { kind: 'await-id-maps' }
   | { kind: 'unshare-time' }
+  | { kind: 'unshare-cgroup' }
   | { kind: 'make-private' }
   | { kind: 'mount-proc' }
   | { kind: 'mount-devpts' }
@@ -86,6 +88,8 @@ export interface Plan {
   step?: boolean;
   /** What the command may do once it runs (capabilities, no_new_privs, seccomp). */
   security?: SecuritySummary;
+  /** A cgroup of its own with these limits (the child waits until it is attached). */
+  cgroup?: CgroupPlan;
   /** The caller, for messages: host euid/egid and whether unprivileged. */
   caller: { uid: number; gid: number; rootless: boolean };
 }

@@ -13,7 +13,7 @@ export const HOST_NAME_MAX = 64;
 const OPTION_KEYS = new Set<string>([
   'command', 'namespaces', 'all', 'hostname', 'mapRootUser', 'mapUser', 'mapGroup', 'mapUsers',
   'mapGroups', 'uid', 'gid', 'groups', 'cwd', 'env', 'clearEnv', 'asPid1', 'stdio', 'baseEnv', 'name',
-  'rootfs', 'mounts', 'readOnly', 'overlay', 'step', ...SECURITY_KEYS,
+  'rootfs', 'mounts', 'readOnly', 'overlay', 'step', 'limits', 'cgroupParent', ...SECURITY_KEYS,
 ]);
 
 function checkString(value: string, what: string): void {

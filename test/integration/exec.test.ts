@@ -102,8 +102,8 @@ describe.skipIf(!isRoot)(gated(isRoot, 'exec, ps, inspect, kill as root', 'needs
   test('ps lists it with namespaces and command; --json for scripts; gone after kill', async () => {
     const c = await namedSandbox(`${unique}c`, ['--pid', '--uts']);
     const text = nsrun(['ps']).stdout.split('\n');
-    expect(text[0]).toMatch(/^NAME\s+PID\s+NAMESPACES\s+UPTIME\s+COMMAND$/);
-    expect(text.find((l) => l.startsWith(`${unique}c `))).toMatch(new RegExp(`^${unique}c\\s+\\d+\\s+pid,mnt,uts\\s+\\d+s\\s+sleep 1000$`));
+    expect(text[0]).toMatch(/^NAME\s+PID\s+STATE\s+NAMESPACES\s+UPTIME\s+COMMAND$/);
+    expect(text.find((l) => l.startsWith(`${unique}c `))).toMatch(new RegExp(`^${unique}c\\s+\\d+\\s+running\\s+pid,mnt,uts\\s+\\d+s\\s+sleep 1000$`));
     const entry = JSON.parse(nsrun(['ps', '--json']).stdout).find((e: { name: string }) => e.name === `${unique}c`);
     expect(entry).toMatchObject({ namespaces: ['pid', 'mnt', 'uts'], command: ['sleep', '1000'] });
     const k = nsrun(['kill', `${unique}c`, 'KILL']);
