@@ -17,11 +17,14 @@ function writeErr(lines: string[]): void {
 }
 
 /** Turns yargs' own failure messages into nsrun's one-line form. */
-function yargsFailure(msg: string, sub: string): Error {
+function yargsFailure(msg: string, sub: string, args: string[]): Error {
   const help = sub === 'run' ? 'see nsrun --help' : `see nsrun ${sub} --help`;
   const unknown = /^Unknown arguments?: (.*)$/.exec(msg);
   if (unknown) {
     const first = unknown[1].split(', ')[0];
+    // yargs reads --no-X as X=false, and then reports X
+    const given = (flag: string) => args.some((a) => a === flag || a.startsWith(`${flag}=`));
+    if (first.length > 1 && given(`--no-${first}`) && !given(`--${first}`)) return usageError(`--no-${first}`, 'unknown option', help);
     return usageError(first.length === 1 ? `-${first}` : `--${first}`, 'unknown option', help);
   }
   const missing = /^Not enough arguments following: (.*)$/.exec(msg);
@@ -87,7 +90,7 @@ export async function main(args: string[]): Promise<number> {
       // the terminal width matters only for --help; asking for it costs a tty stream otherwise
       .wrap(rest.includes('--help') || rest.includes('-h') ? Math.min(110, process.stdout.columns || 100) : null)
       .fail((msg, err) => {
-        throw isNsrunError(err) ? err : yargsFailure(msg ?? err?.message ?? 'invalid arguments', sub);
+        throw isNsrunError(err) ? err : yargsFailure(msg ?? err?.message ?? 'invalid arguments', sub, rest);
       });
     parser = spec.builder(parser);
     const argv = (await parser.parseAsync()) as unknown as ParsedArgs;

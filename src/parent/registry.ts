@@ -25,9 +25,10 @@ export interface RegistryEntry {
 
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 
-export function checkName(name: string): void {
+/** `object`: what the error names (--name when creating, target when looking one up). */
+export function checkName(name: string, object = '--name'): void {
   if (!NAME_RE.test(name))
-    throw usageError('--name', `'${name}' is not a valid name (letters, digits, '_', '.', '-'; up to 63; starting with a letter or digit)`);
+    throw usageError(object, `'${name}' is not a valid name (letters, digits, '_', '.', '-'; up to 63; starting with a letter or digit)`);
 }
 
 export function stateDir(): string {
@@ -95,8 +96,8 @@ function readEntry(file: string): RegistryEntry | undefined {
 }
 
 /** A live entry by name; a stale one is removed and reported as missing. */
-export function lookup(name: string): RegistryEntry | undefined {
-  checkName(name);
+export function lookup(name: string, object = '--name'): RegistryEntry | undefined {
+  checkName(name, object);
   const dir = openStateDir(false);
   if (!dir) return undefined;
   const file = path.join(dir, `${name}.json`);

@@ -54,7 +54,7 @@ export function resolveTarget(spec: string): Target {
     pid = Number(spec);
     if (pid < 1 || pid > 0x3fffffff) throw usageError('TARGET', `${spec} is not a valid PID`);
   } else {
-    const e = lookup(spec);
+    const e = lookup(spec, 'target');
     if (!e) throw new NsrunError({ step: 'target', object: spec, reason: 'no running sandbox by that name', code: 'ENOENT', side: 'parent', hint: 'nsrun ps lists the running named sandboxes; a PID or --net=/run/netns/NAME works too' });
     pid = e.pid;
     name = e.name;
@@ -75,7 +75,7 @@ export function resolveTarget(spec: string): Target {
   const euid = process.geteuid!();
   if (euid !== 0 && uid !== euid) {
     native().close(pidfd);
-    throw new NsrunError({ step: 'target', object: String(pid), reason: `permission denied: the process belongs to uid ${uid}`, code: 'EPERM', errno: 1, side: 'parent', hint: 'you can join only your own sandboxes (or be root)' });
+    throw new NsrunError({ step: 'target', object: String(pid), reason: `permission denied: the process belongs to uid ${uid}`, code: 'EPERM', errno: 1, side: 'parent', hint: 'only your own processes can be joined, inspected, measured or signalled (or be root)' });
   }
   return { pid, pidfd, name, uid, namespaces: readNamespaces(pid), security };
 }

@@ -292,7 +292,7 @@ describe.skipIf(!rootlessOk)(gated(rootlessOk, 'rootless exec', 'needs setpriv a
     const init = children(c.pid!)[0];
     const r = nsrun(['exec', String(init), '--', 'true'], asNobody);
     expect(r.status).toBe(125);
-    expect(r.stderr).toBe(`nsrun: target: ${init}: permission denied: the process belongs to uid 0\nhint: you can join only your own sandboxes (or be root)\n`);
+    expect(r.stderr).toBe(`nsrun: target: ${init}: permission denied: the process belongs to uid 0\nhint: only your own processes can be joined, inspected, measured or signalled (or be root)\n`);
   });
 
   test('named sandboxes need XDG_RUNTIME_DIR when not root', () => {
