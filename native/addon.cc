@@ -432,8 +432,23 @@ Napi::Value SealedCopyJs(const Napi::CallbackInfo& info) {
     }
     off += n;
   }
-  if (fchmod(mfd, 0555) < 0 ||
-      fcntl(mfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0) {
+  // F_SEAL_WRITE waits for the pages' extra references to go and fails with EBUSY if they stay
+  // (seen on a loaded machine right after the write: pages still held by per-CPU LRU batches).
+  // Retry, then settle for F_SEAL_FUTURE_WRITE (Linux 5.1), which refuses every write from now
+  // on just the same here: nothing has the memfd mapped.
+  int sealed = -1;
+  if (fchmod(mfd, 0555) == 0) {
+    for (int attempt = 0; attempt < 5; attempt++) {
+      sealed = fcntl(mfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL);
+      if (sealed == 0 || errno != EBUSY) break;
+      usleep(2000);
+    }
+#ifdef F_SEAL_FUTURE_WRITE
+    if (sealed < 0 && errno == EBUSY)
+      sealed = fcntl(mfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_FUTURE_WRITE | F_SEAL_SEAL);
+#endif
+  }
+  if (sealed < 0) {
     int e = errno;
     close(mfd);
     return Napi::Number::New(info.Env(), -e);

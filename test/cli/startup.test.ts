@@ -1,0 +1,58 @@
+// The CLI's start-up path: bin/nsrun.js loads the bundle with V8's code cache (bin/load-bundle.js),
+// uses a cache only for the exact bundle it was made from, and works without one.
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterAll, describe, expect, test } from 'vitest';
+import { ROOT } from '../helpers/cli';
+
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const loader = require(path.join(ROOT, 'bin', 'load-bundle.js'));
+const built = fs.existsSync(loader.BUNDLE);
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'nsrun-startup-'));
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+/** Load a bundle file in a fresh Node and report whether the cache was taken and the CLI works. */
+function loadIn(bundle: string, cache: string): { cacheUsed: boolean; works: boolean } {
+  const script = `const l = require(${JSON.stringify(path.join(ROOT, 'bin', 'load-bundle.js'))}).loadBundle({ bundle: ${JSON.stringify(bundle)}, cache: ${JSON.stringify(cache)} });
+    console.log(JSON.stringify({ cacheUsed: l.cacheUsed, main: typeof l.cli.main }));`;
+  const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', cwd: ROOT });
+  expect(r.stderr).toBe('');
+  const out = JSON.parse(r.stdout);
+  return { cacheUsed: out.cacheUsed, works: out.main === 'function' };
+}
+
+describe.skipIf(!built)(built ? 'CLI start-up' : 'CLI start-up (skipped: dist/nsrun.js not built)', () => {
+  test('the installed cache is taken for the installed bundle', () => {
+    expect(fs.existsSync(loader.CACHE)).toBe(true);
+    expect(loadIn(loader.BUNDLE, loader.CACHE)).toEqual({ cacheUsed: true, works: true });
+  });
+
+  test('a cache is not used for a bundle it was not made from, even one of the same length', () => {
+    const bundle = path.join(tmp, 'nsrun.js');
+    const cache = path.join(tmp, 'nsrun.cache');
+    fs.copyFileSync(loader.BUNDLE, bundle);
+    // the installed cache belongs to another file (inode, time)
+    fs.copyFileSync(loader.CACHE, cache);
+    expect(loadIn(bundle, cache).cacheUsed).toBe(false);
+    // a cache made for this copy is taken ...
+    const made = spawnSync(process.execPath, ['-e', `const m = require(${JSON.stringify(path.join(ROOT, 'bin', 'load-bundle.js'))});
+      const l = m.loadBundle({ bundle: ${JSON.stringify(bundle)}, produce: true });
+      require('node:fs').writeFileSync(${JSON.stringify(cache)}, m.cacheContents(l));`], { encoding: 'utf8' });
+    expect(made.stderr).toBe('');
+    expect(loadIn(bundle, cache)).toEqual({ cacheUsed: true, works: true });
+    // ... until the bundle changes (same length: V8's own check would accept it)
+    const text = fs.readFileSync(bundle, 'utf8');
+    const i = text.indexOf('nsrun');
+    fs.writeFileSync(bundle, `${text.slice(0, i)}Nsrun${text.slice(i + 5)}`);
+    fs.utimesSync(bundle, new Date(), new Date(Date.now() + 5000));
+    expect(loadIn(bundle, cache)).toEqual({ cacheUsed: false, works: true });
+  });
+
+  test('without a cache the CLI still starts', () => {
+    const bundle = path.join(tmp, 'nsrun.js');
+    fs.copyFileSync(loader.BUNDLE, bundle);
+    expect(loadIn(bundle, path.join(tmp, 'missing.cache'))).toEqual({ cacheUsed: false, works: true });
+  });
+});
