@@ -48,6 +48,8 @@ enum Op : int32_t {
   OP_MOUNT_AT = 35,     // as OP_MOUNT, but the target directory is opened first (no symlink
                         // followed in its last component) and mounted on through /proc/self/fd
   OP_STEP_WAIT = 36,    // --step: wait for one byte on the sync pipe before going on
+  // 50-59: hardening (fds, rlimits)
+  OP_SETRLIMIT = 50,    // n1 = RLIMIT_*, s1 = soft, s2 = hard (decimal; 18446744073709551615 = unlimited)
 };
 
 constexpr int kSlots = 64;

@@ -12,6 +12,7 @@ import { SIGCONT } from './linux';
 import { initFd as sealedInitFd, native, type ExitInfo, type NativeFailure } from './native/binding';
 import type { SandboxOptions } from './options';
 import { gatherHostFacts, type HostFacts } from './parent/host';
+import { checkPreservedFds } from './parent/fds';
 import { probeRootfs } from './parent/rootfs';
 import { writeIdMapsFromParent } from './parent/idmap';
 import { prepareJoin, type ExecOptions } from './parent/join';
@@ -289,6 +290,8 @@ function childFailure(f: NativeFailure, meta: StepMeta[], plan: Plan): NsrunErro
 /** Start a sandbox from a checked plan. */
 export async function spawnPlan(plan: Plan, facts: HostFacts, extras: SpawnExtras = {}): Promise<Sandbox> {
   const n = native();
+  const preserve = plan.steps.find((s) => s.kind === 'preserve-fds');
+  if (preserve?.kind === 'preserve-fds') checkPreservedFds(preserve.count);
   const parentFds: number[] = [];
   const childFds: number[] = [...(extras.planFds ?? [])];
   const closeAll = (fds: number[]) => fds.splice(0).forEach((fd) => n.close(fd));

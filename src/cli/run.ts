@@ -36,6 +36,8 @@ export function runBuilder(y: Argv): Argv {
     .option('env', { alias: 'e', type: 'string', requiresArg: true, group: 'Process:', describe: 'set KEY=VALUE in the environment (repeatable)' })
     .option('clear-env', { type: 'boolean', group: 'Process:', describe: 'start from an empty environment' })
     .option('as-pid-1', { type: 'boolean', group: 'Process:', describe: 'run the command as PID 1 itself, without nsrun-init' })
+    .option('preserve-fds', { type: 'string', requiresArg: true, group: 'Process:', describe: 'pass fds 3..3+N-1 on to the command (every other fd above 2 is closed)' })
+    .option('rlimit', { type: 'string', requiresArg: true, group: 'Process:', describe: 'resource limit NAME=SOFT[:HARD], e.g. nofile=1024:4096, core=0, as=1G (repeatable; one value sets both)' })
     .option('name', { type: 'string', requiresArg: true, group: 'Process:', describe: 'register the sandbox under NAME for nsrun ps/exec/inspect/kill' })
     .option('step', { type: 'boolean', group: 'Teaching:', describe: 'pause before each setup step, show what to look at from another terminal, go on with Enter' })
     .option('explain', { type: 'boolean', group: 'Teaching:', describe: 'print every step of the plan before running it' })

@@ -40,6 +40,7 @@ export const OP = {
   REOPEN: 34,
   MOUNT_AT: 35,
   STEP_WAIT: 36,
+  SETRLIMIT: 50,
 } as const;
 
 export interface WireStep {

@@ -2,6 +2,7 @@
 // --explain, compiled to the wire form the native child executes.
 import type { NamespaceType } from '../linux';
 import type { IdRange } from '../options';
+import type { Limit, RlimitName } from './rlimit';
 
 export interface IdMaps {
   uid: IdRange[];
@@ -27,6 +28,8 @@ export type Step =
   | { kind: 'stdio'; mode: 'inherit' | 'pipe'; relay: [boolean, boolean, boolean] }
   | { kind: 'control-fd' }
   | { kind: 'close-fds'; from: number }
+  | { kind: 'preserve-fds'; count: number }
+  | { kind: 'rlimit'; resource: RlimitName; soft: Limit; hard: Limit }
   | { kind: 'identity'; uid?: number; gid?: number; groups?: number[] }
   | { kind: 'chdir'; dir: string }
   | { kind: 'die-with-parent' }

@@ -3,7 +3,9 @@ import { usageError } from '../errors';
 import { NAMESPACE_TYPES, type NamespaceType } from '../linux';
 import type { IdRange, SandboxOptions } from '../options';
 import type { HostFacts } from '../parent/host';
+import { checkPreserveCount } from '../parent/fds';
 import { checkName } from '../parent/registry';
+import { resolveRlimits } from './rlimit';
 
 export const MAX_ID = 0xfffffffe; // 4294967295 is (uid_t)-1, never a valid id
 export const MAX_MAP_LINES = 340; // kernel limit since 4.15
@@ -12,7 +14,7 @@ export const HOST_NAME_MAX = 64;
 const OPTION_KEYS = new Set<string>([
   'command', 'namespaces', 'all', 'hostname', 'mapRootUser', 'mapUser', 'mapGroup', 'mapUsers',
   'mapGroups', 'uid', 'gid', 'groups', 'cwd', 'env', 'clearEnv', 'asPid1', 'stdio', 'baseEnv', 'name',
-  'rootfs', 'mounts', 'readOnly', 'overlay', 'step',
+  'rootfs', 'mounts', 'readOnly', 'overlay', 'step', 'preserveFds', 'rlimits',
 ]);
 
 function checkString(value: string, what: string): void {
@@ -106,6 +108,8 @@ export function validateOptions(opts: SandboxOptions, facts: HostFacts): void {
     checkString(v, `--env ${k}`);
   }
   if (opts.name !== undefined) checkName(opts.name);
+  if (opts.preserveFds !== undefined) checkPreserveCount(opts.preserveFds);
+  resolveRlimits(opts.rlimits);
   validateMounts(opts);
   if (opts.stdio !== undefined && !['inherit', 'pipe', 'pty', 'auto'].includes(opts.stdio))
     throw usageError('stdio', `'${opts.stdio}' is not one of inherit, pipe, pty, auto`);
