@@ -20,4 +20,7 @@ esbuild.buildSync({
   format: 'cjs',
   logLevel: 'warning',
   legalComments: 'none',
+  // The fault-injection hook (src/parent/fault.ts) is for tests: compiled out of the CLI users run.
+  define: { __NSRUN_FAULTS__: 'false' },
+  minifySyntax: true, // drops the dead branches the define leaves
 });

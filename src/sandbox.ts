@@ -12,6 +12,7 @@ import { SIGCONT } from './linux';
 import { initFd as sealedInitFd, native, type ExitInfo, type NativeFailure } from './native/binding';
 import type { SandboxOptions } from './options';
 import { gatherHostFacts, type HostFacts } from './parent/host';
+import { activeFault, faultPoint, faultStepper, withFaultPauses } from './parent/fault';
 import { checkPreservedFds } from './parent/fds';
 import { probeRootfs } from './parent/rootfs';
 import { writeIdMapsFromParent } from './parent/idmap';
@@ -290,6 +291,11 @@ function childFailure(f: NativeFailure, meta: StepMeta[], plan: Plan): NsrunErro
 /** Start a sandbox from a checked plan. */
 export async function spawnPlan(plan: Plan, facts: HostFacts, extras: SpawnExtras = {}): Promise<Sandbox> {
   const n = native();
+  if (activeFault()) {
+    // tests only (never in the bundled CLI): pause at every step so nsrun can die at any of them
+    plan = withFaultPauses(plan);
+    extras = { ...extras, stepper: faultStepper(extras.stepper) };
+  }
   const preserve = plan.steps.find((s) => s.kind === 'preserve-fds');
   if (preserve?.kind === 'preserve-fds') checkPreservedFds(preserve.count);
   const parentFds: number[] = [];
@@ -462,6 +468,7 @@ export async function spawnPlan(plan: Plan, facts: HostFacts, extras: SpawnExtra
     for (const stream of [sandbox.stdin, sandbox.stdout, sandbox.stderr]) stream?.destroy();
     throw e;
   }
+  faultPoint('started');
   return sandbox;
 }
 
@@ -494,6 +501,7 @@ export async function startPlan(plan: Plan, facts: HostFacts, name: string | und
     await sb.exited;
     throw e;
   }
+  faultPoint('registry');
   sb.exited.finally(() => unregister());
   Object.defineProperty(sb, 'name', { value: name, enumerable: true });
   return sb;

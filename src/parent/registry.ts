@@ -7,6 +7,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { NsrunError, usageError } from '../errors';
+import { faultPoint } from './fault';
 
 export interface RegistryEntry {
   name: string;
@@ -137,6 +138,7 @@ export function register(entry: RegistryEntry): () => void {
   const tmp = path.join(dir, `.${entry.name}.${process.pid}.${Date.now()}.tmp`);
   fs.writeFileSync(tmp, JSON.stringify(entry, null, 2), { mode: 0o600, flag: 'wx' });
   try {
+    faultPoint('registry-link');
     for (let attempt = 0; ; attempt++) {
       try {
         fs.linkSync(tmp, file);
