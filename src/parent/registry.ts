@@ -62,7 +62,10 @@ export function processStartTime(pid: number): string | undefined {
   try {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
     // comm may contain spaces and parentheses: fields start after the last ')'
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // a zombie is dead, whether or not its new parent has reaped it yet
+    if (f[0] === 'Z' || f[0] === 'X') return undefined;
+    return f[19];
   } catch {
     return undefined;
   }
@@ -113,6 +116,7 @@ export function list(): RegistryEntry[] {
   if (!dir) return [];
   const out: RegistryEntry[] = [];
   for (const f of fs.readdirSync(dir)) {
+    collectStaleTemp(dir, f);
     if (!f.endsWith('.json')) continue;
     const file = path.join(dir, f);
     const e = readEntry(file);
@@ -121,6 +125,12 @@ export function list(): RegistryEntry[] {
     else fs.rmSync(file, { force: true });
   }
   return out.sort((a, b) => a.name.localeCompare(b.name));
+}
+
+/** A `.NAME.PID.TIME.tmp` left by an nsrun killed between writing and linking its entry. */
+function collectStaleTemp(dir: string, f: string): void {
+  const m = /^\.(.+)\.(\d+)\.\d+\.tmp$/.exec(f);
+  if (m && !fs.existsSync(`/proc/${m[2]}`)) fs.rmSync(path.join(dir, f), { force: true });
 }
 
 /** Fails before anything is created if the name is taken by a live sandbox. */
