@@ -82,7 +82,7 @@ export async function execHandler(argv: ParsedArgs, paths: Partial<Record<Namesp
   const cwd = single(argv, 'chdir', '--chdir');
   if (cwd !== undefined) opts.cwd = cwd;
   const preserve = single(argv, 'preserve-fds', '--preserve-fds');
-  if (preserve !== undefined) opts.preserveFds = parseCount(preserve, '--preserve-fds');
+  if (preserve !== undefined) opts.preserveFds = parseCount(preserve, '--preserve-fds', 'a number of fds');
 
   const facts = gatherHostFacts();
   const prepared = prepareJoin(opts, facts);

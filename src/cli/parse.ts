@@ -58,8 +58,8 @@ export function parseRange(text: string, flag: string): IdRange {
 }
 
 /** A small decimal count (--preserve-fds). */
-export function parseCount(text: string, flag: string): number {
-  if (!/^\d{1,9}$/.test(text)) throw usageError(flag, `'${text}' is not a number`);
+export function parseCount(text: string, flag: string, what = 'a number'): number {
+  if (!/^\d{1,9}$/.test(text)) throw usageError(flag, `'${text}' is not ${what}`);
   return Number(text);
 }
 
@@ -146,7 +146,7 @@ export function optionsFromArgv(argv: ParsedArgs, rawArgs: string[] = []): Sandb
   if (argv['read-only']) opts.readOnly = true;
   if (argv.overlay) opts.overlay = true;
   const preserve = single(argv, 'preserve-fds', '--preserve-fds');
-  if (preserve !== undefined) opts.preserveFds = parseCount(preserve, '--preserve-fds');
+  if (preserve !== undefined) opts.preserveFds = parseCount(preserve, '--preserve-fds', 'a number of fds');
   const rlimits = list(argv, 'rlimit');
   if (rlimits.length) {
     opts.rlimits = {};

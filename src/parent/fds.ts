@@ -32,14 +32,15 @@ export function checkPreservedFds(n: number, flag = '--preserve-fds'): void {
     const t = link(Number(e));
     if (t !== undefined) all.set(Number(e), t);
   }
+  const range = n === 1 ? 'fd 3' : `fds 3..${2 + n}`;
   for (let fd = 3; fd < 3 + n; fd++) {
     const target = all.get(fd);
     if (target === undefined)
-      throw usageError(flag, `fd ${fd} is not open`, `start nsrun with fds 3..${2 + n} open (e.g. 3<file 4>&1), or ask for fewer`);
+      throw usageError(flag, `fd ${fd} is not open`, `start nsrun with ${range} open (e.g. 3<file 4>&1), or ask for fewer`);
     // A pipe nsrun also holds above the range (where only Node's own fds are) is a Node self-pipe;
     // the same pipe on 0-2 is fine (3>&1).
     const selfPipe = target.startsWith('pipe:') && [...all].some(([other, t]) => other >= 3 + n && t === target);
     if (INTERNAL.test(target) || selfPipe)
-      throw usageError(flag, `fd ${fd} was not passed to nsrun (it is Node's own ${target})`, `start nsrun with fds 3..${2 + n} open, without gaps`);
+      throw usageError(flag, `fd ${fd} was not passed to nsrun (it is Node's own ${target})`, `start nsrun with ${range} open, without gaps`);
   }
 }

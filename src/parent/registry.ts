@@ -38,6 +38,8 @@ export function stateDir(): string {
 
 /** The state directory, created 0700 if missing, refused unless it is ours and private. */
 function openStateDir(create: boolean): string | undefined {
+  // Reading without a runtime directory: nothing can have been registered (ps lists nothing).
+  if (!create && process.geteuid!() !== 0 && !path.isAbsolute(process.env.XDG_RUNTIME_DIR ?? '')) return undefined;
   const dir = stateDir();
   if (create) {
     try {
