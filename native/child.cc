@@ -7,7 +7,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/capability.h>
+#include <linux/filter.h>
 #include <linux/sched.h>
+#include <linux/seccomp.h>
 #include <net/if.h>
 #include <poll.h>
 #include <signal.h>
@@ -314,6 +317,51 @@ long write_file(const char* path, const char* content) noexcept {
   return r;
 }
 
+// Bounding set first (needs CAP_SETPCAP, so before any uid change), then the ambient set.
+void cap_bounding(const Plan* plan, int i, const Step& s) noexcept {
+  for (long cap = 0; cap <= s.n1 && cap < 64; cap++) {
+    uint32_t word = s.nids >= 2 ? s.ids[cap / 32] : 0;
+    if (word & (1u << (cap % 32))) continue;
+    long r = sys(SYS_prctl, PR_CAPBSET_DROP, cap, 0, 0, 0);
+    if (r == -EINVAL) break;  // past the kernel's last capability
+    if (failed(r)) fail(plan, i, "prctl(PR_CAPBSET_DROP)", r);
+  }
+  long r = sys(SYS_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+  if (failed(r) && r != -EINVAL) fail(plan, i, "prctl(PR_CAP_AMBIENT)", r);
+  if (s.n2) {
+    r = sys(SYS_prctl, PR_SET_KEEPCAPS, 1, 0, 0, 0);
+    if (failed(r)) fail(plan, i, "prctl(PR_SET_KEEPCAPS)", r);
+  }
+}
+
+void cap_set(const Plan* plan, int i, const Step& s) noexcept {
+  if (s.nids < 8) fail(plan, i, "plan", -EINVAL);
+  struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
+  struct __user_cap_data_struct data[2];
+  for (int w = 0; w < 2; w++) {
+    data[w].effective = s.ids[0 + w];
+    data[w].permitted = s.ids[2 + w];
+    data[w].inheritable = s.ids[4 + w];
+  }
+  long r = sys(SYS_capset, &hdr, data);
+  if (failed(r)) fail(plan, i, "capset", r);
+  for (long cap = 0; cap < 64; cap++) {
+    if (!(s.ids[6 + cap / 32] & (1u << (cap % 32)))) continue;
+    r = sys(SYS_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0);
+    if (failed(r)) fail(plan, i, "prctl(PR_CAP_AMBIENT_RAISE)", r);
+  }
+}
+
+static_assert(sizeof(struct sock_filter) == 8 && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
+              "the plan carries sock_filter as little-endian 32-bit word pairs");
+
+long install_seccomp(const Step& s) noexcept {
+  struct sock_fprog prog;
+  prog.len = (unsigned short)(s.nids / 2);
+  prog.filter = (struct sock_filter*)s.ids;  // same layout: u16 code, u8 jt, u8 jf, u32 k
+  return sys(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog);
+}
+
 }  // namespace
 
 int run(void* arg) noexcept {
@@ -501,6 +549,20 @@ void run_steps(const Plan* plan, int first) noexcept {
       case OP_CHECK_CWD:
         r = check_cwd();
         if (failed(r)) fail(plan, i, "getcwd", r);
+        break;
+      case OP_CAP_BOUNDING:
+        cap_bounding(plan, i, s);
+        break;
+      case OP_CAPSET:
+        cap_set(plan, i, s);
+        break;
+      case OP_NO_NEW_PRIVS:
+        r = sys(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+        if (failed(r)) fail(plan, i, "prctl(PR_SET_NO_NEW_PRIVS)", r);
+        break;
+      case OP_SECCOMP:
+        r = install_seccomp(s);
+        if (failed(r)) fail(plan, i, "seccomp", r);
         break;
       case OP_EXEC: {
         uint64_t empty = 0;

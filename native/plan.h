@@ -48,6 +48,13 @@ enum Op : int32_t {
   OP_MOUNT_AT = 35,     // as OP_MOUNT, but the target directory is opened first (no symlink
                         // followed in its last component) and mounted on through /proc/self/fd
   OP_STEP_WAIT = 36,    // --step: wait for one byte on the sync pipe before going on
+  // security (40-49): capability sets, no_new_privs, seccomp; masks and the BPF program are built
+  // in TypeScript (src/security/)
+  OP_CAP_BOUNDING = 40,  // ids = {keep_lo, keep_hi}: drop every other cap up to n1 (cap_last_cap)
+                         // from the bounding set, clear the ambient set; n2 = 1 sets PR_SET_KEEPCAPS
+  OP_CAPSET = 41,        // ids = {eff_lo, eff_hi, perm_lo, perm_hi, inh_lo, inh_hi, amb_lo, amb_hi}
+  OP_NO_NEW_PRIVS = 42,
+  OP_SECCOMP = 43,       // ids = struct sock_filter[nids / 2] as (code|jt<<16|jf<<24, k) word pairs
   // 50-59: hardening (fds, rlimits)
   OP_SETRLIMIT = 50,    // n1 = RLIMIT_*, s1 = soft, s2 = hard (decimal; 18446744073709551615 = unlimited)
 };

@@ -204,6 +204,15 @@ const HINTS: Record<string, Hint> = {
   'overlay EINVAL': () => 'the kernel refused the overlay (see dmesg): the rootfs filesystem may not support being an overlay lower layer',
   'check-cwd EXDEV': () => 'the working directory is outside the new root',
   'pty ENOENT': () => 'no /dev/ptmx: run without a terminal (redirect stdin) or provide /dev/ptmx',
+  'cap-bounding EPERM': () =>
+    'dropping from the bounding set needs CAP_SETPCAP: nsrun runs without it (inside a container?); add a user namespace (-U) or run with --cap-add ALL',
+  'capabilities EPERM': () =>
+    'capset can only keep capabilities the process has: a capability added with --cap-add is missing from nsrun\'s own set (see grep Cap /proc/self/status), or the uid switch dropped it',
+  'seccomp EINVAL': () => 'the kernel rejected the seccomp filter (is CONFIG_SECCOMP_FILTER enabled?); run with --seccomp=unconfined to start without one',
+  'seccomp EACCES': () => 'without no_new_privs, installing a filter needs CAP_SYS_ADMIN: drop --allow-new-privs or use --seccomp=unconfined',
+  'seccomp EFAULT': () => 'the kernel could not read the filter: please report this as an nsrun bug',
+  'exec EPERM': () =>
+    'refused by the kernel: a seccomp profile given with --seccomp may deny execve/execveat (or a call nsrun-init makes), or an LSM forbids it; try --seccomp=unconfined to tell',
   'rlimit EPERM': (ctx) => {
     const name = /^[a-z]+/.exec(ctx.object ?? '')?.[0] ?? '';
     const own = Object.hasOwn(RLIMITS, name) ? ownLimit(name as RlimitName, (p) => fs.readFileSync(p, 'utf8')) : undefined;

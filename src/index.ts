@@ -8,6 +8,9 @@ export { explainPlan } from './plan/explain';
 export type { Plan, Step, IdMaps } from './plan/types';
 export { gatherHostFacts, type HostFacts } from './parent/host';
 export { NAMESPACE_TYPES, type NamespaceType } from './linux';
+export type { SecurityOptions } from './plan/security';
+export type { SeccompProfile, SeccompRule } from './security/seccomp';
+export { DEFAULT_CAPS, CAPABILITY_NAMES } from './security/capabilities';
 
 import type { SandboxOptions } from './options';
 import { gatherHostFacts } from './parent/host';

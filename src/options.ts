@@ -1,5 +1,6 @@
 // The options of a sandbox, as the library API takes them. The CLI builds the same object.
 import type { NamespaceType } from './linux';
+import type { SecurityOptions } from './plan/security';
 
 /** A range of ids: `count` ids starting at `outer` on the host appear from `inner` inside. */
 export interface IdRange {
@@ -24,7 +25,7 @@ export type MountSpec =
   | { type: 'bind'; source: string; target: string; readOnly?: boolean }
   | { type: 'tmpfs'; target: string; size?: string };
 
-export interface SandboxOptions {
+export interface SandboxOptions extends SecurityOptions {
   /** The command and its arguments; command[0] is looked up in the sandbox's PATH. */
   command: string[];
   /** Namespace types to create. */

@@ -495,6 +495,7 @@ export async function startPlan(plan: Plan, facts: HostFacts, name: string | und
       cgroup: readCgroup(sb.pid),
       createdAt: new Date().toISOString(),
       uid: facts.euid,
+      security: plan.security?.options,
     });
   } catch (e) {
     sb.kill('SIGKILL');

@@ -6,7 +6,8 @@ import { gatherHostFacts } from '../parent/host';
 import { prepareJoin, type ExecOptions } from '../parent/join';
 import { explainPlan } from '../plan/explain';
 import { spawnPlan } from '../sandbox';
-import { list, parseCount, parseEnv, single, type ParsedArgs } from './parse';
+import { list, parseCount, parseEnv, securityFromArgv, single, type ParsedArgs } from './parse';
+import { SECURITY_OPTIONS } from './run';
 import { supervise } from './supervise';
 import * as fs from 'node:fs';
 
@@ -20,12 +21,13 @@ export function execBuilder(y: Argv): Argv {
     .option('env', { alias: 'e', type: 'string', requiresArg: true, group: 'Process:', describe: 'set KEY=VALUE (repeatable)' })
     .option('chdir', { alias: 'w', type: 'string', requiresArg: true, group: 'Process:', describe: "working directory inside (default: the target's)" })
     .option('preserve-fds', { type: 'string', requiresArg: true, group: 'Process:', describe: 'pass fds 3..3+N-1 on to the command (every other fd above 2 is closed)' })
+    .options(SECURITY_OPTIONS)
     .option('explain', { type: 'boolean', group: 'Teaching:', describe: 'print every step before running it' })
     .example('$0 exec box -- sh', 'a shell inside the sandbox named box')
     .example('$0 exec --net=/run/netns/blue -- ip addr', 'like ip netns exec blue ip addr');
 }
 
-const VALUED = new Set(['--env', '-e', '--chdir', '-w', '--preserve-fds']);
+const VALUED = new Set(['--env', '-e', '--chdir', '-w', '--cap-add', '--cap-drop', '--seccomp', '--preserve-fds']);
 
 /**
  * `exec [options] TARGET [options] COMMAND...`: options may come before and after TARGET, and the
@@ -42,7 +44,7 @@ export function splitExecCommand(args: string[]): string[] {
     }
     words++;
     // with namespace files the TARGET is optional: then the first word is the command
-    const hasPaths = args.slice(0, i).some((x) => /^--[a-z]+=/.test(x) && !x.startsWith('--env=') && !x.startsWith('--chdir='));
+    const hasPaths = args.slice(0, i).some((x) => /^--[a-z]+=/.test(x) && !/^--(env|chdir|cap-add|cap-drop|seccomp)=/.test(x));
     if (words === 2 || (words === 1 && hasPaths)) return [...args.slice(0, i), '--', ...args.slice(i)];
   }
   return args;
@@ -83,6 +85,7 @@ export async function execHandler(argv: ParsedArgs, paths: Partial<Record<Namesp
   if (cwd !== undefined) opts.cwd = cwd;
   const preserve = single(argv, 'preserve-fds', '--preserve-fds');
   if (preserve !== undefined) opts.preserveFds = parseCount(preserve, '--preserve-fds', 'a number of fds');
+  Object.assign(opts, securityFromArgv(argv));
 
   const facts = gatherHostFacts();
   const prepared = prepareJoin(opts, facts);

@@ -5,6 +5,7 @@ import { usageError } from '../errors';
 import { NAMESPACE_FLAGS, type NamespaceType } from '../linux';
 import type { IdRange, MountSpec, SandboxOptions } from '../options';
 import { parseRlimitArg } from '../plan/rlimit';
+import type { SecurityOptions } from '../plan/security';
 import { MAX_ID } from '../plan/validate';
 
 export type ParsedArgs = Record<string, unknown> & { _: (string | number)[]; '--'?: (string | number)[] };
@@ -110,6 +111,21 @@ export function mountsInOrder(rawArgs: string[]): MountSpec[] {
   return out;
 }
 
+/** --cap-add/--cap-drop (repeatable, or comma-separated), --allow-new-privs, --seccomp, --disable-userns. */
+export function securityFromArgv(argv: ParsedArgs): SecurityOptions {
+  const out: SecurityOptions = {};
+  const caps = (key: string) => list(argv, key).flatMap((c) => c.split(',')).map((c) => c.trim());
+  const add = caps('cap-add');
+  if (add.length) out.capAdd = add;
+  const drop = caps('cap-drop');
+  if (drop.length) out.capDrop = drop;
+  if (argv['allow-new-privs']) out.allowNewPrivs = true;
+  const seccomp = single(argv, 'seccomp', '--seccomp');
+  if (seccomp !== undefined) out.seccomp = seccomp;
+  if (argv['disable-userns']) out.disableUserns = true;
+  return out;
+}
+
 export function optionsFromArgv(argv: ParsedArgs, rawArgs: string[] = []): SandboxOptions {
   const namespaces: NamespaceType[] = NAMESPACE_FLAGS.filter((f) => argv[f.long] === true).map((f) => f.type);
   const opts: SandboxOptions = { command: commandOf(argv), namespaces };
@@ -156,5 +172,6 @@ export function optionsFromArgv(argv: ParsedArgs, rawArgs: string[] = []): Sandb
       opts.rlimits[name] = value;
     }
   }
+  Object.assign(opts, securityFromArgv(argv));
   return opts;
 }

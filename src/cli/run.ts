@@ -11,6 +11,15 @@ import { optionsFromArgv, type ParsedArgs } from './parse';
 import { terminalStepper } from './step';
 import { supervise } from './supervise';
 
+/** Shared by run and exec. */
+export const SECURITY_OPTIONS = {
+  'cap-add': { type: 'string', requiresArg: true, group: 'Security:', describe: 'add a capability to the default set (NET_ADMIN, CAP_SYS_ADMIN, ALL; repeatable; names in capabilities(7))' },
+  'cap-drop': { type: 'string', requiresArg: true, group: 'Security:', describe: 'remove a capability from the default set (ALL: start from none; repeatable)' },
+  'allow-new-privs': { type: 'boolean', group: 'Security:', describe: 'leave no_new_privs off: setuid programs and file capabilities work inside' },
+  seccomp: { type: 'string', requiresArg: true, group: 'Security:', describe: 'seccomp: unconfined (no filter) or FILE, a Docker/OCI JSON profile (default: nsrun\'s profile)' },
+  'disable-userns': { type: 'boolean', group: 'Security:', describe: 'processes inside cannot create user namespaces' },
+} as const;
+
 export function runBuilder(y: Argv): Argv {
   for (const f of NAMESPACE_FLAGS) {
     y.option(f.long, { alias: f.short, type: 'boolean', group: 'Namespaces:', describe: `new ${f.type} namespace: ${NAMESPACE_ISOLATES[f.type]}` });
@@ -39,6 +48,7 @@ export function runBuilder(y: Argv): Argv {
     .option('preserve-fds', { type: 'string', requiresArg: true, group: 'Process:', describe: 'pass fds 3..3+N-1 on to the command (every other fd above 2 is closed)' })
     .option('rlimit', { type: 'string', requiresArg: true, group: 'Process:', describe: 'resource limit NAME=SOFT[:HARD], e.g. nofile=1024:4096, core=0, as=1G (repeatable; one value sets both)' })
     .option('name', { type: 'string', requiresArg: true, group: 'Process:', describe: 'register the sandbox under NAME for nsrun ps/exec/inspect/kill' })
+    .options(SECURITY_OPTIONS)
     .option('step', { type: 'boolean', group: 'Teaching:', describe: 'pause before each setup step, show what to look at from another terminal, go on with Enter' })
     .option('explain', { type: 'boolean', group: 'Teaching:', describe: 'print every step of the plan before running it' })
     .example('$0 --pid --net --uts --hostname box -- /bin/sh', 'a shell with its own PIDs, network and hostname')

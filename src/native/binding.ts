@@ -40,6 +40,10 @@ export const OP = {
   REOPEN: 34,
   MOUNT_AT: 35,
   STEP_WAIT: 36,
+  CAP_BOUNDING: 40,
+  CAPSET: 41,
+  NO_NEW_PRIVS: 42,
+  SECCOMP: 43,
   SETRLIMIT: 50,
 } as const;
 

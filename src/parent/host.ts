@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { NAMESPACE_TYPES, type NamespaceType } from '../linux';
 import { native } from '../native/binding';
+import { type CapName, capsFromHex } from '../security/capabilities';
 
 export interface SubIdRange {
   start: number;
@@ -22,6 +23,8 @@ export interface HostFacts {
   stdinTty: boolean;
   stdoutTty: boolean;
   stderrTty: boolean;
+  /** The caller's effective capabilities (/proc/self/status CapEff); absent: assume root has all. */
+  capEff?: CapName[];
 }
 
 function which(name: string): string | undefined {
@@ -57,6 +60,15 @@ function readSubIds(file: string, name: string | undefined, id: number): SubIdRa
   }
 }
 
+function readCapEff(): CapName[] | undefined {
+  try {
+    const m = /^CapEff:\s*([0-9a-f]+)$/m.exec(fs.readFileSync('/proc/self/status', 'utf8'));
+    return m ? capsFromHex(m[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export function gatherHostFacts(): HostFacts {
   const euid = process.geteuid!();
   const egid = process.getegid!();
@@ -81,5 +93,6 @@ export function gatherHostFacts(): HostFacts {
     stdinTty: native().isatty(0),
     stdoutTty: native().isatty(1),
     stderrTty: native().isatty(2),
+    capEff: readCapEff(),
   };
 }

@@ -6,15 +6,9 @@ import { NAMESPACE_TYPES, type NamespaceType } from '../linux';
 import { native } from '../native/binding';
 import { list, lookup } from './registry';
 import { readNamespaces, resolveTarget, statusField } from './target';
+import { CAPABILITY_NAMES, capLabel, capsFromHex, type CapName } from '../security/capabilities';
 
-export const CAPABILITY_NAMES = [
-  'chown', 'dac_override', 'dac_read_search', 'fowner', 'fsetid', 'kill', 'setgid', 'setuid', 'setpcap',
-  'linux_immutable', 'net_bind_service', 'net_broadcast', 'net_admin', 'net_raw', 'ipc_lock', 'ipc_owner',
-  'sys_module', 'sys_rawio', 'sys_chroot', 'sys_ptrace', 'sys_pacct', 'sys_admin', 'sys_boot', 'sys_nice',
-  'sys_resource', 'sys_time', 'sys_tty_config', 'mknod', 'lease', 'audit_write', 'audit_control', 'setfcap',
-  'mac_override', 'mac_admin', 'syslog', 'wake_alarm', 'block_suspend', 'audit_read', 'perfmon', 'bpf',
-  'checkpoint_restore',
-];
+export { CAPABILITY_NAMES };
 
 export interface MapLine {
   inside: number;
@@ -52,9 +46,7 @@ function read(file: string): string | undefined {
 }
 
 export function decodeCaps(hex: string | undefined): string[] {
-  if (!hex) return [];
-  const v = BigInt(`0x${hex}`);
-  return CAPABILITY_NAMES.filter((_, i) => (v >> BigInt(i)) & 1n);
+  return capsFromHex(hex);
 }
 
 function parseMap(text: string | undefined): MapLine[] {
@@ -172,8 +164,8 @@ function describeMap(kind: 'uid' | 'gid', lines: MapLine[]): string[] {
 function describeCaps(caps: string[]): string {
   if (caps.length === 0) return 'none';
   if (caps.length >= CAPABILITY_NAMES.length) return `all ${caps.length}`;
-  if (caps.length > CAPABILITY_NAMES.length / 2) return `all but ${CAPABILITY_NAMES.filter((c) => !caps.includes(c)).join(', ')}`;
-  return caps.join(', ');
+  if (caps.length > CAPABILITY_NAMES.length / 2) return `all but ${CAPABILITY_NAMES.filter((c) => !caps.includes(c)).map(capLabel).join(', ')}`;
+  return (caps as CapName[]).map(capLabel).join(', ');
 }
 
 /** The teaching view. */
@@ -198,7 +190,9 @@ export function formatInspection(r: Inspection): string[] {
   for (const c of r.cgroups) lines.push(`  ${c.controllers || '(v2)'}: ${c.path}`);
   const lim = Object.entries(r.limits);
   if (lim.length) lines.push(`limits: ${lim.map(([k, v]) => `${k}=${v}`).join(', ')}`);
-  lines.push(`capabilities: effective ${describeCaps(r.capabilities.effective)}; bounding ${describeCaps(r.capabilities.bounding)}`);
+  const { effective, bounding } = r.capabilities;
+  if (effective.length > 0 && effective.join() === bounding.join()) lines.push(`capabilities: ${describeCaps(effective)} (effective = bounding set)`);
+  else lines.push(`capabilities: effective ${describeCaps(effective)}; bounding ${describeCaps(bounding)}`);
   lines.push(`no_new_privs: ${r.noNewPrivs ? 1 : 0}, seccomp: ${r.seccomp}`);
   return lines;
 }

@@ -6,13 +6,14 @@ import { NAMESPACE_TYPES, type NamespaceType } from '../linux';
 import { native } from '../native/binding';
 import type { StdioMode } from '../options';
 import { relayedTerminals, resolveStdio } from '../plan/build';
+import { inheritSecurity, insertSecuritySteps, planSecurity, type SecurityOptions } from '../plan/security';
 import type { Plan, Step } from '../plan/types';
 import { checkPreserveCount, checkPreservedFds } from './fds';
 import type { HostFacts } from './host';
 import { checkAlive, openNamespacePath, readNamespaces, resolveTarget, type Target } from './target';
 
 
-export interface ExecOptions {
+export interface ExecOptions extends SecurityOptions {
   /** A sandbox name or a PID. Optional when every namespace comes from namespacePaths. */
   target?: string;
   command: string[];
@@ -180,9 +181,12 @@ export function prepareJoin(opts: ExecOptions, facts: HostFacts): PreparedJoin {
         steps.push({ kind: 'enter-cwd', fd: cwd, path: `/proc/${target.pid}/cwd` });
       }
     }
+    let uidInside = facts.euid;
+    if (joinsUser) uidInside = 65534; // the overflow id, until the identity step
     if (joinsUser && target) {
       // Outside ids read as the overflow id after entering; become the sandbox's root as nsenter does.
       if (mapsZero(target.pid, 'uid_map')) {
+        uidInside = 0;
         steps.push({
           kind: 'identity',
           groups: readSetgroups(target.pid) === 'allow' ? [] : undefined,
@@ -205,13 +209,23 @@ export function prepareJoin(opts: ExecOptions, facts: HostFacts): PreparedJoin {
     steps.push({ kind: 'die-with-parent' });
     steps.push({ kind: 'exec', viaInit: true });
     if (target) checkAlive(target);
+    // docker exec applies the container's restrictions: so does nsrun exec into a named sandbox
+    // (its registry entry); any other target gets the defaults. Options given to exec win.
+    const inherited = target?.security && Object.values(target.security).some((v) => v !== undefined && v !== 'default');
+    if (inherited) notes.push(`the security options sandbox ${target!.name} was started with apply (exec's own options replace them)`);
+    const security = planSecurity(inheritSecurity(target?.security, opts), {
+      privileged: joinsUser || (facts.capEff ?? (facts.euid === 0 ? ['setpcap'] : [])).includes('setpcap'),
+      uid: uidInside,
+      callerCaps: facts.capEff ?? [],
+    });
 
     const plan: Plan = {
       mode: 'join',
       command: opts.command,
       namespaces: NAMESPACE_TYPES.filter((t) => fromPid.includes(t) || fromPath.includes(t)),
       implied: {},
-      steps,
+      steps: insertSecuritySteps(steps, security),
+      security: security.summary,
       init: true,
       stdio,
       relay,

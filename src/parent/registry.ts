@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { NsrunError, usageError } from '../errors';
 import { faultPoint } from './fault';
+import type { SecurityOptions } from '../plan/security';
 
 export interface RegistryEntry {
   name: string;
@@ -19,6 +20,8 @@ export interface RegistryEntry {
   cgroup: string;
   createdAt: string;
   uid: number;
+  /** --cap-add, --seccomp ... as given to run (a profile file as its JSON): nsrun exec applies them too. */
+  security?: SecurityOptions;
 }
 
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;

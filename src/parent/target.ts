@@ -5,6 +5,7 @@ import * as fs from 'node:fs';
 import { NsrunError, systemError, usageError } from '../errors';
 import { CLONE_FLAG, NAMESPACE_TYPES, type NamespaceType } from '../linux';
 import { native } from '../native/binding';
+import type { SecurityOptions } from '../plan/security';
 import { lookup, processStartTime } from './registry';
 
 export interface Target {
@@ -14,6 +15,8 @@ export interface Target {
   /** uid owning the process (real uid, as /proc/PID/status shows it). */
   uid: number;
   namespaces: Partial<Record<NamespaceType, string>>;
+  /** A named sandbox's security options, from its registry entry. */
+  security?: SecurityOptions;
 }
 
 export function readNamespaces(pid: number | 'self'): Partial<Record<NamespaceType, string>> {
@@ -46,6 +49,7 @@ export function resolveTarget(spec: string): Target {
   let pid: number;
   let name: string | undefined;
   let startTime: string | undefined;
+  let security: SecurityOptions | undefined;
   if (/^\d+$/.test(spec)) {
     pid = Number(spec);
     if (pid < 1 || pid > 0x3fffffff) throw usageError('TARGET', `${spec} is not a valid PID`);
@@ -55,6 +59,7 @@ export function resolveTarget(spec: string): Target {
     pid = e.pid;
     name = e.name;
     startTime = e.startTime;
+    security = e.security;
   }
   const pidfd = native().pidfdOpen(pid);
   if (pidfd < 0) {
@@ -72,7 +77,7 @@ export function resolveTarget(spec: string): Target {
     native().close(pidfd);
     throw new NsrunError({ step: 'target', object: String(pid), reason: `permission denied: the process belongs to uid ${uid}`, code: 'EPERM', errno: 1, side: 'parent', hint: 'you can join only your own sandboxes (or be root)' });
   }
-  return { pid, pidfd, name, uid, namespaces: readNamespaces(pid) };
+  return { pid, pidfd, name, uid, namespaces: readNamespaces(pid), security };
 }
 
 /** Still the same live process? (after reading its /proc files) */

@@ -6,6 +6,7 @@ import type { HostFacts, SubIdRange } from '../parent/host';
 import type { RootfsProbe } from '../parent/rootfs';
 import { resolveRlimits } from './rlimit';
 import { rootfsSteps } from './rootfs';
+import { insertSecuritySteps, planSecurity } from './security';
 import type { IdMaps, Plan, Step } from './types';
 import { checkRanges, covered, validateOptions } from './validate';
 
@@ -57,6 +58,12 @@ function planIdMaps(opts: SandboxOptions, facts: HostFacts, rootless: boolean): 
     }
   }
   return { uid, gid, setgroups: gidVia === 'newgidmap' ? 'allow' : 'deny', uidVia, gidVia };
+}
+
+/** The id the caller's outer id has inside (65534, the overflow id, when it is not mapped). */
+export function innerId(ranges: IdRange[], outer: number): number {
+  const r = ranges.find((x) => outer >= x.outer && outer < x.outer + x.count);
+  return r ? r.inner + (outer - r.outer) : 65534;
 }
 
 export function resolveStdio(opts: SandboxOptions, facts: HostFacts): Plan['stdio'] {
@@ -148,6 +155,11 @@ export function buildPlan(opts: SandboxOptions, facts: HostFacts, probe?: Rootfs
   for (const r of resolveRlimits(opts.rlimits)) steps.push({ kind: 'rlimit', resource: r.name, soft: r.soft, hard: r.hard });
   steps.push({ kind: 'die-with-parent' });
   steps.push({ kind: 'exec', viaInit: init });
+  const security = planSecurity(opts, {
+    privileged: has('user') || (facts.capEff ?? (rootless ? [] : ['setpcap'])).includes('setpcap'),
+    uid: opts.uid ?? (idMaps ? innerId(idMaps.uid, facts.euid) : facts.euid),
+    callerCaps: facts.capEff ?? [],
+  });
 
   const base = opts.clearEnv ? {} : opts.baseEnv ?? process.env;
   const merged: Record<string, string> = {};
@@ -163,7 +175,8 @@ export function buildPlan(opts: SandboxOptions, facts: HostFacts, probe?: Rootfs
     implied,
     idMaps,
     rootfs: probe ? { root: probe.root, overlay: !!opts.overlay, readOnly: !!opts.readOnly } : undefined,
-    steps,
+    steps: insertSecuritySteps(steps, security),
+    security: security.summary,
     init,
     stdio,
     relay,

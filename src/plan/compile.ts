@@ -5,6 +5,7 @@ import { limitText, RLIMITS, wireLimit } from './rlimit';
 import { ROOTFS_FD_TOKEN } from './rootfs';
 import { OP, type WirePlan, type WireStep } from '../native/binding';
 import type { Plan, Step } from './types';
+import { capMask } from '../security/capabilities';
 
 /** fds and sizes known only at spawn time. */
 export interface RuntimeFds {
@@ -182,6 +183,21 @@ export function compilePlan(plan: Plan, fds: RuntimeFds): Compiled {
         break;
       case 'enter-cwd':
         emit(s, { op: OP.FCHDIR, n1: s.fd }, s.path);
+        break;
+      case 'cap-bounding':
+        // up to 63: capabilities newer than our table are dropped too (the child stops at EINVAL)
+        emit(s, { op: OP.CAP_BOUNDING, ids: capMask(s.keep), n1: 63, n2: s.keepCaps ? 1 : 0 });
+        break;
+      case 'capabilities': {
+        const { effective, permitted, inheritable, ambient } = s.sets;
+        emit(s, { op: OP.CAPSET, ids: [...capMask(effective), ...capMask(permitted), ...capMask(inheritable), ...capMask(ambient)] });
+        break;
+      }
+      case 'no-new-privs':
+        emit(s, { op: OP.NO_NEW_PRIVS });
+        break;
+      case 'seccomp':
+        emit(s, { op: OP.SECCOMP, ids: s.filter.words }, s.filter.profile);
         break;
       case 'exec':
         if (s.viaInit) emit(s, { op: OP.EXEC, n1: fds.initFd }, 'nsrun-init');

@@ -5,6 +5,7 @@ import { DEVPTS_OPTIONS } from './compile';
 import { limitText } from './rlimit';
 import { ROOTFS_FD_TOKEN } from './rootfs';
 import type { Plan, Step } from './types';
+import { describeCapList } from '../security/capabilities';
 
 export function mapText(ranges: IdRange[]): string {
   return ranges.map((r) => `${r.inner} ${r.outer} ${r.count}`).join('\n');
@@ -101,6 +102,21 @@ export function describeStep(s: Step, plan: Plan): string | undefined {
       return `chdir("${s.dir}")`;
     case 'die-with-parent':
       return 'PR_SET_PDEATHSIG(SIGKILL): the sandbox dies if nsrun is killed';
+    case 'cap-bounding':
+      return `keep ${s.keep.length} capabilities in the bounding set (listed below), drop the rest: no process inside can regain them; clear the ambient set${s.keepCaps ? '; PR_SET_KEEPCAPS for the uid switch' : ''}`;
+    case 'capabilities': {
+      const c = s.sets;
+      if (c.effective.length === 0 && c.ambient.length === 0) return 'capset: no effective, permitted or inheritable capabilities';
+      if (c.ambient.length) return `capset + ambient: the command keeps ${describeCapList(c.ambient)} across exec (non-root uid)`;
+      return 'capset: effective and permitted = the bounding set, inheritable none';
+    }
+    case 'no-new-privs':
+      return 'PR_SET_NO_NEW_PRIVS: execve never grants privileges again (setuid bits and file capabilities are ignored; --allow-new-privs turns this off)';
+    case 'seccomp': {
+      const f = s.filter;
+      const what = f.profile === 'default' ? "nsrun's default seccomp filter" : f.profile === 'unconfined' ? 'a seccomp filter for --disable-userns only' : `seccomp profile ${f.profile}`;
+      return `install ${what}: ${f.instructions} BPF instructions, checks the architecture, rules for ${f.filtered.length} syscalls, default ${f.defaultAction.replace('SCMP_ACT_', '').toLowerCase()}`;
+    }
     case 'join-cgroup':
       return `join the target's cgroup: write 0 to ${s.file}`;
     case 'non-dumpable':
@@ -176,7 +192,34 @@ export const MAN_PAGES: Record<string, string> = {
   fork: 'clone(2) CLONE_PARENT',
   'enter-root': 'fchdir(2), chroot(2)',
   'enter-cwd': 'fchdir(2)',
+  'cap-bounding': 'prctl(2) PR_CAPBSET_DROP, capabilities(7)',
+  capabilities: 'capset(2), prctl(2) PR_CAP_AMBIENT',
+  'no-new-privs': 'prctl(2) PR_SET_NO_NEW_PRIVS',
+  seccomp: 'seccomp(2)',
 };
+
+/** The result, after the steps: what the command may do. */
+export function explainSecurity(plan: Plan): string[] {
+  const sec = plan.security;
+  if (!sec) return [];
+  const lines = ['the command runs with:'];
+  if (sec.caps) {
+    const c = sec.caps;
+    const same = c.effective.length === c.bounding.length;
+    lines.push(`  capabilities  ${same ? `${describeCapList(c.effective)} (effective = bounding set)` : `effective ${describeCapList(c.effective)}; bounding set ${describeCapList(c.bounding)}`}`);
+  } else lines.push('  capabilities  none');
+  if (sec.capsNote) lines.push(`                ${sec.capsNote}`);
+  lines.push(`  no_new_privs  ${sec.noNewPrivs ? '1' : '0 (--allow-new-privs: setuid programs inside can gain privileges)'}`);
+  if (sec.seccomp) {
+    const f = sec.seccomp;
+    const name = f.profile === 'default' ? 'default profile' : f.profile === 'unconfined' ? 'no profile (--seccomp=unconfined)' : f.profile;
+    const which = f.filtered.length > 60 ? `${f.filtered.length} syscalls` : f.filtered.join(' ');
+    lines.push(`  seccomp       ${name}, default ${f.defaultAction.replace('SCMP_ACT_', '').toLowerCase()}, rules for: ${which}`);
+    if (f.unknown.length && f.profile !== 'default') lines.push(`                ${f.unknown.length} names the profile uses do not exist on this architecture and are skipped`);
+  } else lines.push('  seccomp       unconfined (no filter)');
+  if (sec.disableUserns) lines.push('  userns        cannot be created inside (clone/unshare CLONE_NEWUSER: EPERM, clone3: ENOSYS)');
+  return lines;
+}
 
 export function explainPlan(plan: Plan): string[] {
   const lines: string[] = [];
@@ -214,6 +257,7 @@ export function explainPlan(plan: Plan): string[] {
     if (name) lines.push(`${String(++n).padStart(3)}. ${name.padEnd(15)} ${text}${man ? `   [${man}]` : ''}`);
     else lines.push(`     ${''.padEnd(15)} ${text}`);
   }
+  lines.push(...explainSecurity(plan));
   return lines;
 }
 
@@ -243,6 +287,11 @@ export function lookAt(s: Step | 'clone' | 'id-map', pid: number): string[] {
     case 'identity':
     case 'die-with-parent':
       return [`grep -E '^(Uid|Gid|Groups|Cap)' /proc/${pid}/status`];
+    case 'cap-bounding':
+    case 'capabilities':
+    case 'no-new-privs':
+    case 'seccomp':
+      return [`grep -E '^(Cap|NoNewPrivs|Seccomp)' /proc/${pid}/status   (capsh --decode=HEX names a mask)`];
     case 'setsid':
     case 'pty':
     case 'stdio':

@@ -3,6 +3,9 @@
 import type { NamespaceType } from '../linux';
 import type { IdRange } from '../options';
 import type { Limit, RlimitName } from './rlimit';
+import type { CapName, CapSets } from '../security/capabilities';
+import type { SeccompPlan } from '../security/seccomp';
+import type { SecurityOptions } from './security';
 
 export interface IdMaps {
   uid: IdRange[];
@@ -34,6 +37,11 @@ export type Step =
   | { kind: 'chdir'; dir: string }
   | { kind: 'die-with-parent' }
   | { kind: 'exec'; viaInit: boolean }
+  // capabilities, no_new_privs, seccomp (src/plan/security.ts)
+  | { kind: 'cap-bounding'; keep: CapName[]; keepCaps: boolean }
+  | { kind: 'capabilities'; sets: CapSets }
+  | { kind: 'no-new-privs' }
+  | { kind: 'seccomp'; filter: SeccompPlan }
   // root filesystems (--rootfs); paths after pivot-root are inside the new root
   | { kind: 'bind-rootfs'; root: string }
   | { kind: 'capture'; source: string; slot: number; recursive: boolean }
@@ -78,6 +86,21 @@ export interface Plan {
   env: string[];
   /** --step: the child waits before each step until the parent says go. */
   step?: boolean;
+  /** What the command may do once it runs (capabilities, no_new_privs, seccomp). */
+  security?: SecuritySummary;
   /** The caller, for messages: host euid/egid and whether unprivileged. */
   caller: { uid: number; gid: number; rootless: boolean };
+}
+
+export interface SecuritySummary {
+  /** The command's capability sets; undefined when nsrun cannot change them (no privilege to). */
+  caps?: CapSets;
+  /** Why the sets are what they are, for --explain. */
+  capsNote?: string;
+  noNewPrivs: boolean;
+  seccomp?: SeccompPlan;
+  disableUserns: boolean;
+  /** The options behind it (a profile file read into its object): nsrun exec into a named
+   *  sandbox applies them again, as docker exec applies the container's. */
+  options: SecurityOptions;
 }

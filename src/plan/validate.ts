@@ -6,6 +6,7 @@ import type { HostFacts } from '../parent/host';
 import { checkPreserveCount } from '../parent/fds';
 import { checkName } from '../parent/registry';
 import { resolveRlimits } from './rlimit';
+import { SECURITY_KEYS, validateSecurity } from './security';
 
 export const MAX_ID = 0xfffffffe; // 4294967295 is (uid_t)-1, never a valid id
 export const MAX_MAP_LINES = 340; // kernel limit since 4.15
@@ -14,7 +15,7 @@ export const HOST_NAME_MAX = 64;
 const OPTION_KEYS = new Set<string>([
   'command', 'namespaces', 'all', 'hostname', 'mapRootUser', 'mapUser', 'mapGroup', 'mapUsers',
   'mapGroups', 'uid', 'gid', 'groups', 'cwd', 'env', 'clearEnv', 'asPid1', 'stdio', 'baseEnv', 'name',
-  'rootfs', 'mounts', 'readOnly', 'overlay', 'step', 'preserveFds', 'rlimits',
+  'rootfs', 'mounts', 'readOnly', 'overlay', 'step', 'preserveFds', 'rlimits', ...SECURITY_KEYS,
 ]);
 
 function checkString(value: string, what: string): void {
@@ -111,6 +112,7 @@ export function validateOptions(opts: SandboxOptions, facts: HostFacts): void {
   if (opts.preserveFds !== undefined) checkPreserveCount(opts.preserveFds);
   resolveRlimits(opts.rlimits);
   validateMounts(opts);
+  validateSecurity(opts);
   if (opts.stdio !== undefined && !['inherit', 'pipe', 'pty', 'auto'].includes(opts.stdio))
     throw usageError('stdio', `'${opts.stdio}' is not one of inherit, pipe, pty, auto`);
 }

@@ -92,7 +92,17 @@ export class TmuxServer {
   /** A new detached session running `command` in `cwd`, `cols` x `rows` cells. */
   newSession(opts: { command: string; cwd: string; cols?: number; rows?: number }): TmuxSession {
     const name = `s${++this.sessions}`;
-    this.run(['new-session', '-d', '-s', name, '-x', String(opts.cols ?? 100), '-y', String(opts.rows ?? 30), '-c', opts.cwd, opts.command]);
+    const args = ['new-session', '-d', '-s', name, '-x', String(opts.cols ?? 100), '-y', String(opts.rows ?? 30), '-c', opts.cwd, opts.command];
+    for (let attempt = 0; ; attempt++) {
+      try {
+        this.run(args);
+        break;
+      } catch (e) {
+        // the previous session's server may still be exiting on this socket: start a new one
+        if (attempt >= 3 || !String(e).includes('server exited unexpectedly')) throw e;
+        spawnSync('sleep', ['0.1']);
+      }
+    }
     return new TmuxSession(this, name);
   }
 

@@ -79,7 +79,9 @@ describe.skipIf(who.length === 0)(gated(who.length > 0, 'the command gets exactl
   });
 
   test.each(who)('as %s, nsrun-init (PID 1) holds only 0-2 and its control pipe', (_n, user) => {
-    const r = runWithFds(['--pid', '--', 'ls', '-l', '/proc/1/fd'], leakyFds(), user);
+    // nsrun-init reads the command's exec-error pipe until the exec closes it: let it settle
+    const settle = 'for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do [ $(ls /proc/1/fd | wc -l) -le 4 ] && break; sleep 0.05; done; ls -l /proc/1/fd';
+    const r = runWithFds(['--pid', '--', 'sh', '-c', settle], leakyFds(), user);
     expect(r.stderr).toBe('');
     const t = fdTargets(r.stdout);
     expect(Object.keys(t).length).toBe(4);

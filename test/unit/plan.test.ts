@@ -121,9 +121,9 @@ describe('id maps', () => {
 });
 
 describe('process and stdio', () => {
-  test('steps run in a safe order: maps first, identity after mounts, die-with-parent after identity, exec last', () => {
+  test('steps run in a safe order: maps first, identity after mounts, die-with-parent after identity, seccomp and exec last', () => {
     const kinds = plan({ namespaces: ['pid', 'net', 'uts'], hostname: 'h', mapUsers: [{ outer: 0, inner: 0, count: 65536 }], uid: 1, cwd: '/tmp' }).steps.map((s) => s.kind);
-    expect(kinds).toEqual(['await-id-maps', 'make-private', 'mount-proc', 'sethostname', 'loopback-up', 'setsid', 'stdio', 'close-fds', 'control-fd', 'identity', 'chdir', 'die-with-parent', 'exec']);
+    expect(kinds).toEqual(['await-id-maps', 'make-private', 'mount-proc', 'sethostname', 'loopback-up', 'setsid', 'stdio', 'close-fds', 'control-fd', 'cap-bounding', 'identity', 'chdir', 'capabilities', 'die-with-parent', 'no-new-privs', 'seccomp', 'exec']);
   });
   test('stdio auto: a pty only when stdin and stdout are terminals', () => {
     expect(plan({ stdio: 'auto' }, { ...rootFacts, stdinTty: true, stdoutTty: true }).stdio).toBe('pty');
