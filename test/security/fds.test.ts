@@ -45,6 +45,15 @@ describe.skipIf(who.length === 0)(gated(who.length > 0, 'the command gets exactl
     expect(fdList(r.stdout)).toBe('0 1 2');
   });
 
+  test.each(who)('as %s, the probe inside reports Docker\'s capabilities, NoNewPrivs 1, seccomp filter mode 2 and fds 0 1 2', (_n, user) => {
+    const r = runWithFds(['--pid', '--', 'sh', '-c', 'grep -E "^(CapEff|CapBnd|CapInh|NoNewPrivs|Seccomp):" /proc/self/status; ls -l /proc/$$/fd; true'], leakyFds(), user);
+    expect(r.stderr).toBe('');
+    const status = Object.fromEntries([...r.stdout.matchAll(/^(\w+):\s+(\S+)$/gm)].map((m) => [m[1], m[2]]));
+    // CHOWN DAC_OVERRIDE FOWNER FSETID KILL SETGID SETUID SETPCAP NET_BIND_SERVICE NET_RAW SYS_CHROOT MKNOD AUDIT_WRITE SETFCAP
+    expect(status).toEqual({ CapInh: '0000000000000000', CapEff: '00000000a80425fb', CapBnd: '00000000a80425fb', NoNewPrivs: '1', Seccomp: '2' });
+    expect(fdList(r.stdout)).toBe('0 1 2');
+  });
+
   test.each(who)('as %s, no namespaces, --as-pid-1, --net: only 0 1 2', (_n, user) => {
     for (const args of [[], ['--as-pid-1', '--pid'], ['--net', '--uts', '--ipc']]) {
       const r = runWithFds([...args, '--', ...PROBE], leakyFds(), user);
