@@ -20,7 +20,7 @@ export function execBuilder(y: Argv): Argv {
     .option('env-from-target', { type: 'boolean', group: 'Process:', describe: "use the target's environment instead of yours" })
     .option('env', { alias: 'e', type: 'string', requiresArg: true, group: 'Process:', describe: 'set KEY=VALUE (repeatable)' })
     .option('chdir', { alias: 'w', type: 'string', requiresArg: true, group: 'Process:', describe: "working directory inside (default: the target's)" })
-    .option('preserve-fds', { type: 'string', requiresArg: true, group: 'Process:', describe: 'pass fds 3..3+N-1 on to the command (every other fd above 2 is closed)' })
+    .option('preserve-fds', { type: 'string', requiresArg: true, group: 'Process:', describe: 'pass fds 3 to 3+N-1 on to the command (all other fds above 2 are closed)' })
     .options(SECURITY_OPTIONS)
     .option('explain', { type: 'boolean', group: 'Teaching:', describe: 'print every step before running it' })
     .example('$0 exec box -- sh', 'a shell inside the sandbox named box')
