@@ -96,7 +96,7 @@ function stateFiles(user: User, name: string): string[] {
 }
 
 async function waitGone(marker: string): Promise<string[]> {
-  for (let i = 0; i < 150; i++) {
+  for (let i = 0; i < 250; i++) {
     const left = markedProcesses(marker);
     if (left.length === 0) return [];
     await new Promise((r) => setTimeout(r, 20));
@@ -123,11 +123,18 @@ async function killAt(point: string, args: string[], user: User, name?: string):
   const newCgroups = [...nsrunCgroups()].filter((c) => !cgroups.has(c) && ours(c));
   expect(newCgroups, `cgroups after a kill at ${point}`).toEqual([]);
   if (name) {
-    // a state file may stay until the next nsrun ps notices its process is gone
+    // a state file may stay until the next nsrun ps notices its process is gone (a process still
+    // on its way out, its memory gone but not yet a zombie, may take a moment)
     const ps = argv(user, ['ps', '--json']);
-    const listed = spawnSync(ps[0], ps.slice(1), { env: env(undefined, user), encoding: 'utf8', cwd: '/' });
-    expect(listed.status).toBe(0);
-    expect(listed.stdout).not.toContain(`"${name}"`);
+    let listed = '';
+    for (let i = 0; i < 20; i++) {
+      const r2 = spawnSync(ps[0], ps.slice(1), { env: env(undefined, user), encoding: 'utf8', cwd: '/' });
+      expect(r2.status).toBe(0);
+      listed = r2.stdout;
+      if (!listed.includes(`"${name}"`)) break;
+      await new Promise((res) => setTimeout(res, 100));
+    }
+    expect(listed).not.toContain(`"${name}"`);
     expect(stateFiles(user, name), `state files after a kill at ${point}`).toEqual([]);
   }
   expect(fs.readdirSync('/proc/self/fd').length).toBe(ourFds);
