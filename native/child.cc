@@ -300,6 +300,18 @@ long check_cwd() noexcept {
   return buf[0] == '/' ? 0 : -EXDEV;
 }
 
+// Decimal text to a number, without libc; the plan was checked in TypeScript.
+uint64_t parse_u64(const char* s) noexcept {
+  uint64_t v = 0;
+  for (; s && *s >= '0' && *s <= '9'; s++) v = v * 10 + (uint64_t)(*s - '0');
+  return v;
+}
+
+long set_rlimit(const Step& s) noexcept {
+  struct { uint64_t cur, max; } lim = {parse_u64(s.s1), parse_u64(s.s2)};
+  return sys(SYS_prlimit64, 0, s.n1, &lim, nullptr);
+}
+
 long write_file(const char* path, const char* content) noexcept {
   long fd = sys(SYS_openat, AT_FDCWD, path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0);
   if (failed(fd)) return fd;
@@ -532,6 +544,10 @@ void run_steps(const Plan* plan, int first) noexcept {
       case OP_MOUNT_AT:
         r = mount_at(s);
         if (failed(r)) fail(plan, i, "mount", r);
+        break;
+      case OP_SETRLIMIT:
+        r = set_rlimit(s);
+        if (failed(r)) fail(plan, i, "prlimit64", r);
         break;
       case OP_CHECK_CWD:
         r = check_cwd();

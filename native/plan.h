@@ -56,6 +56,8 @@ enum Op : int32_t {
   OP_CAPSET = 41,        // ids = {eff_lo, eff_hi, perm_lo, perm_hi, inh_lo, inh_hi, amb_lo, amb_hi}
   OP_NO_NEW_PRIVS = 42,
   OP_SECCOMP = 43,       // ids = struct sock_filter[nids / 2] as (code|jt<<16|jf<<24, k) word pairs
+  // 50-59: hardening (fds, rlimits)
+  OP_SETRLIMIT = 50,    // n1 = RLIMIT_*, s1 = soft, s2 = hard (decimal; 18446744073709551615 = unlimited)
 };
 
 constexpr int kSlots = 64;

@@ -20,6 +20,9 @@ esbuild.build({
   format: 'cjs',
   logLevel: 'warning',
   legalComments: 'none',
+  // The fault-injection hook (src/parent/fault.ts) is for tests: compiled out of the CLI users run.
+  define: { __NSRUN_FAULTS__: 'false' },
+  minifySyntax: true, // drops the dead branches the define leaves
   // `import yargs` would otherwise pick yargs' ESM build, whose cliui wraps help text with a naive
   // wrap (ignores newlines, breaks words): take the CommonJS builds that `node dist/cli/main.js` uses.
   plugins: [

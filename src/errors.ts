@@ -4,6 +4,7 @@
 import * as fs from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import * as util from 'node:util';
+import { ownLimit, RLIMITS, type RlimitName } from './plan/rlimit';
 
 const brand = Symbol.for('nsrun.error');
 
@@ -136,6 +137,8 @@ export interface HintContext {
   rootless?: boolean;
   namespaces?: string[];
   path?: string;
+  /** What the failing step acted on (the error's object). */
+  object?: string;
 }
 
 /** Exit status for a command that could not be executed, as shells and docker use them. */
@@ -153,7 +156,7 @@ export function systemError(f: SystemFailure): NsrunError {
     errno: f.errno,
     syscall: f.syscall,
     side: f.side,
-    hint: hintFor(f.step, code, f.context ?? {}),
+    hint: hintFor(f.step, code, { object: f.object, ...f.context }),
     exitCode: f.step === 'exec' ? execExitCode(f.errno) : 125,
   });
 }
@@ -247,6 +250,13 @@ const HINTS: Record<string, Hint> = {
   'seccomp EFAULT': () => 'the kernel could not read the filter: please report this as an nsrun bug',
   'exec EPERM': () =>
     'refused by the kernel: a seccomp profile given with --seccomp may deny execve/execveat (or a call nsrun-init makes), or an LSM forbids it; try --seccomp=unconfined to tell',
+  'rlimit EPERM': (ctx) => {
+    const name = /^[a-z]+/.exec(ctx.object ?? '')?.[0] ?? '';
+    const own = Object.hasOwn(RLIMITS, name) ? ownLimit(name as RlimitName, (p) => fs.readFileSync(p, 'utf8')) : undefined;
+    const yours = own ? ` (nsrun's own hard limit is ${own.hard})` : '';
+    return `raising a hard limit${yours} needs CAP_SYS_RESOURCE outside any user namespace (root inside one does not count): ask for a lower hard limit, or run as root without a user namespace`;
+  },
+  'preserve-fds EBADF': (ctx) => `${ctx.object ?? 'that fd'} is not open in nsrun: open it when starting nsrun (e.g. 3<file), or ask for fewer`,
   '* EMFILE': () => 'too many open files: raise ulimit -n',
 };
 

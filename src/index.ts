@@ -1,6 +1,6 @@
 // nsrun's library API: the same path as the CLI, without the CLI.
 export { spawn, run, exec, Sandbox, shellStatus, type ExitResult, type RunOptions, type RunResult, type SpawnExtras } from './sandbox';
-export type { SandboxOptions, IdRange, StdioMode } from './options';
+export type { SandboxOptions, IdRange, StdioMode, RlimitValue } from './options';
 export type { ExecOptions } from './parent/join';
 export { NsrunError, isNsrunError, formatError } from './errors';
 export { buildPlan } from './plan/build';

@@ -18,6 +18,9 @@ export type StdioMode =
   /** A new pseudo-terminal for the sandbox, relayed to nsrun's terminal in raw mode. */
   | 'pty';
 
+/** A resource limit: one number sets soft and hard alike (as prlimit(1) and docker do). */
+export type RlimitValue = number | 'unlimited' | { soft: number | 'unlimited'; hard: number | 'unlimited' };
+
 /** A mount into the sandbox's root filesystem (needs rootfs). */
 export type MountSpec =
   | { type: 'bind'; source: string; target: string; readOnly?: boolean }
@@ -66,6 +69,10 @@ export interface SandboxOptions extends SecurityOptions {
   step?: boolean;
   /** Register the sandbox under this name (nsrun ps/exec/inspect/kill NAME). */
   name?: string;
+  /** Pass fds 3..3+N-1 of this process to the command (as runc/crun --preserve-fds); every other fd is closed at exec. */
+  preserveFds?: number;
+  /** Resource limits set in the sandbox before exec (prlimit64): { nofile: 1024, core: 0, as: { soft: 1e9, hard: 2e9 } }. */
+  rlimits?: Partial<Record<string, RlimitValue>>;
   /** The environment the command inherits unless clearEnv (defaults to process.env). */
   baseEnv?: NodeJS.ProcessEnv;
   /** Resource limits: the sandbox gets a cgroup of its own (v1 or v2), removed when it ends. */

@@ -14,6 +14,8 @@ import { SIGCONT } from './linux';
 import { initFd as sealedInitFd, native, type ExitInfo, type NativeFailure } from './native/binding';
 import type { SandboxOptions } from './options';
 import { gatherHostFacts, type HostFacts } from './parent/host';
+import { activeFault, faultPoint, faultStepper, withFaultPauses } from './parent/fault';
+import { checkPreservedFds } from './parent/fds';
 import { probeRootfs } from './parent/rootfs';
 import { writeIdMapsFromParent } from './parent/idmap';
 import { prepareJoin, type ExecOptions } from './parent/join';
@@ -318,6 +320,13 @@ export async function spawnPlan(plan: Plan, facts: HostFacts, extras: SpawnExtra
 
 async function spawnWith(plan: Plan, facts: HostFacts, extras: SpawnExtras, cg?: SandboxCgroup): Promise<Sandbox> {
   const n = native();
+  if (activeFault()) {
+    // tests only (never in the bundled CLI): pause at every step so nsrun can die at any of them
+    plan = withFaultPauses(plan);
+    extras = { ...extras, stepper: faultStepper(extras.stepper) };
+  }
+  const preserve = plan.steps.find((s) => s.kind === 'preserve-fds');
+  if (preserve?.kind === 'preserve-fds') checkPreservedFds(preserve.count);
   const parentFds: number[] = [];
   const childFds: number[] = [...(extras.planFds ?? [])];
   const closeAll = (fds: number[]) => fds.splice(0).forEach((fd) => n.close(fd));
@@ -498,6 +507,7 @@ async function spawnWith(plan: Plan, facts: HostFacts, extras: SpawnExtras, cg?:
     for (const stream of [sandbox.stdin, sandbox.stdout, sandbox.stderr]) stream?.destroy();
     throw e;
   }
+  faultPoint('started');
   return sandbox;
 }
 
@@ -531,6 +541,7 @@ export async function startPlan(plan: Plan, facts: HostFacts, name: string | und
     await sb.exited;
     throw e;
   }
+  faultPoint('registry');
   sb.exited.finally(() => unregister());
   Object.defineProperty(sb, 'name', { value: name, enumerable: true });
   return sb;

@@ -11,7 +11,9 @@
 // command could not be executed; 'X' + int32 wait status just before exit.
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -50,6 +52,40 @@ int usage() {
 
 bool is_job_control_stop(int sig) { return sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU; }
 
+// Without a PID namespace nothing kills the command's descendants when nsrun dies: nsrun-init
+// asks for a catchable signal on its parent's death instead of SIGKILL, and then kills every
+// process below it. It is a subreaper, so orphans of dying processes come to it and are
+// killed in turn, until it has no children left.
+int parent_gone_signal() { return SIGRTMIN + 1; }
+
+bool parent_gone() {
+  if (g_ctl < 0) return false;
+  struct pollfd p = {g_ctl, POLLOUT, 0};
+  return poll(&p, 1, 0) == 1 && (p.revents & POLLERR);  // no reader left on the control pipe
+}
+
+[[noreturn]] void kill_descendants() {
+  char path[64];
+  snprintf(path, sizeof(path), "/proc/self/task/%d/children", (int)getpid());
+  for (;;) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    char buf[4096];
+    ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+    if (fd >= 0) close(fd);
+    if (n > 0) {
+      buf[n] = '\0';
+      for (char* p = buf; *p;) {
+        long pid = strtol(p, &p, 10);
+        if (pid > 0) kill((pid_t)pid, SIGKILL);
+        while (*p == ' ' || *p == '\n') p++;
+      }
+    }
+    int st;
+    pid_t w = waitpid(-1, &st, 0);  // blocks until one goes; orphans come to us meanwhile
+    if (w < 0 && errno == ECHILD) _exit(128 + SIGKILL);
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -72,7 +108,12 @@ int main(int argc, char** argv) {
   sigfillset(&all);
   sigprocmask(SIG_BLOCK, &all, nullptr);
   bool pid1 = getpid() == 1;
-  if (!pid1) prctl(PR_SET_CHILD_SUBREAPER, 1);
+  if (!pid1) {
+    prctl(PR_SET_CHILD_SUBREAPER, 1);
+    // Replaces the SIGKILL nsrun's child set (PID 1's death kills its namespace by itself).
+    prctl(PR_SET_PDEATHSIG, parent_gone_signal());
+    if (parent_gone()) return 125;  // died before the prctl: nothing started yet
+  }
 
   int errpipe[2];
   if (pipe2(errpipe, O_CLOEXEC) < 0) return 125;
@@ -131,6 +172,8 @@ int main(int argc, char** argv) {
       kill(-child, SIGCONT);
     } else if (is_job_control_stop(sig)) {
       // PID 1 does not stop; the command's own group gets these from its terminal.
+    } else if (!pid1 && sig == parent_gone_signal() && parent_gone()) {
+      kill_descendants();
     } else {
       kill(child, sig);
     }

@@ -6,7 +6,7 @@ import { gatherHostFacts } from '../parent/host';
 import { prepareJoin, type ExecOptions } from '../parent/join';
 import { explainPlan } from '../plan/explain';
 import { spawnPlan } from '../sandbox';
-import { list, parseEnv, securityFromArgv, single, type ParsedArgs } from './parse';
+import { list, parseCount, parseEnv, securityFromArgv, single, type ParsedArgs } from './parse';
 import { SECURITY_OPTIONS } from './run';
 import { supervise } from './supervise';
 import * as fs from 'node:fs';
@@ -20,13 +20,14 @@ export function execBuilder(y: Argv): Argv {
     .option('env-from-target', { type: 'boolean', group: 'Process:', describe: "use the target's environment instead of yours" })
     .option('env', { alias: 'e', type: 'string', requiresArg: true, group: 'Process:', describe: 'set KEY=VALUE (repeatable)' })
     .option('chdir', { alias: 'w', type: 'string', requiresArg: true, group: 'Process:', describe: "working directory inside (default: the target's)" })
+    .option('preserve-fds', { type: 'string', requiresArg: true, group: 'Process:', describe: 'pass fds 3 to 3+N-1 on to the command (all other fds above 2 are closed)' })
     .options(SECURITY_OPTIONS)
     .option('explain', { type: 'boolean', group: 'Teaching:', describe: 'print every step before running it' })
     .example('$0 exec box -- sh', 'a shell inside the sandbox named box')
     .example('$0 exec --net=/run/netns/blue -- ip addr', 'like ip netns exec blue ip addr');
 }
 
-const VALUED = new Set(['--env', '-e', '--chdir', '-w', '--cap-add', '--cap-drop', '--seccomp']);
+const VALUED = new Set(['--env', '-e', '--chdir', '-w', '--cap-add', '--cap-drop', '--seccomp', '--preserve-fds']);
 
 /**
  * `exec [options] TARGET [options] COMMAND...`: options may come before and after TARGET, and the
@@ -82,6 +83,8 @@ export async function execHandler(argv: ParsedArgs, paths: Partial<Record<Namesp
   if (env.length) opts.env = parseEnv(env);
   const cwd = single(argv, 'chdir', '--chdir');
   if (cwd !== undefined) opts.cwd = cwd;
+  const preserve = single(argv, 'preserve-fds', '--preserve-fds');
+  if (preserve !== undefined) opts.preserveFds = parseCount(preserve, '--preserve-fds', 'a number of fds');
   Object.assign(opts, securityFromArgv(argv));
 
   const facts = gatherHostFacts();

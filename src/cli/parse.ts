@@ -5,6 +5,7 @@ import { parseIoMax, type CgroupLimits } from '../cgroup/limits';
 import { usageError } from '../errors';
 import { NAMESPACE_FLAGS, type NamespaceType } from '../linux';
 import type { IdRange, MountSpec, SandboxOptions } from '../options';
+import { parseRlimitArg } from '../plan/rlimit';
 import type { SecurityOptions } from '../plan/security';
 import { MAX_ID } from '../plan/validate';
 
@@ -56,6 +57,12 @@ export function parseRange(text: string, flag: string): IdRange {
   const [outer, inner, count] = parts.map((p) => parseId(p, flag));
   if (count < 1) throw usageError(flag, `'${text}': count must be at least 1`);
   return { outer, inner, count };
+}
+
+/** A small decimal count (--preserve-fds). */
+export function parseCount(text: string, flag: string, what = 'a number'): number {
+  if (!/^\d{1,9}$/.test(text)) throw usageError(flag, `'${text}' is not ${what}`);
+  return Number(text);
 }
 
 export function parseEnv(entries: string[]): Record<string, string> {
@@ -155,6 +162,17 @@ export function optionsFromArgv(argv: ParsedArgs, rawArgs: string[] = []): Sandb
   if (mounts.length) opts.mounts = mounts;
   if (argv['read-only']) opts.readOnly = true;
   if (argv.overlay) opts.overlay = true;
+  const preserve = single(argv, 'preserve-fds', '--preserve-fds');
+  if (preserve !== undefined) opts.preserveFds = parseCount(preserve, '--preserve-fds', 'a number of fds');
+  const rlimits = list(argv, 'rlimit');
+  if (rlimits.length) {
+    opts.rlimits = {};
+    for (const text of rlimits) {
+      const [name, value] = parseRlimitArg(text);
+      if (opts.rlimits[name] !== undefined) throw usageError('--rlimit', `${name} is given more than once`);
+      opts.rlimits[name] = value;
+    }
+  }
   Object.assign(opts, securityFromArgv(argv));
   const limits = limitsFromArgv(argv);
   if (limits) opts.limits = limits;

@@ -46,6 +46,8 @@ export function runBuilder(y: Argv): Argv {
     .option('env', { alias: 'e', type: 'string', requiresArg: true, group: 'Process:', describe: 'set KEY=VALUE in the environment (repeatable)' })
     .option('clear-env', { type: 'boolean', group: 'Process:', describe: 'start from an empty environment' })
     .option('as-pid-1', { type: 'boolean', group: 'Process:', describe: 'run the command as PID 1 itself, without nsrun-init' })
+    .option('preserve-fds', { type: 'string', requiresArg: true, group: 'Process:', describe: 'pass fds 3 to 3+N-1 on to the command (all other fds above 2 are closed)' })
+    .option('rlimit', { type: 'string', requiresArg: true, group: 'Process:', describe: 'set a resource limit NAME=SOFT[:HARD], e.g. nofile=1024, as=1G (repeatable)' })
     .option('name', { type: 'string', requiresArg: true, group: 'Process:', describe: 'register the sandbox under NAME for nsrun ps/exec/inspect/kill' })
     .options(SECURITY_OPTIONS)
     .option('memory', { type: 'string', requiresArg: true, group: 'Resource limits (cgroups):', describe: 'memory limit, e.g. 512m (OOM-killed above it: exit 137)' })

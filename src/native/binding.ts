@@ -44,6 +44,7 @@ export const OP = {
   CAPSET: 41,
   NO_NEW_PRIVS: 42,
   SECCOMP: 43,
+  SETRLIMIT: 50,
 } as const;
 
 export interface WireStep {

@@ -8,6 +8,7 @@ import type { StdioMode } from '../options';
 import { relayedTerminals, resolveStdio } from '../plan/build';
 import { inheritSecurity, insertSecuritySteps, planSecurity, type SecurityOptions } from '../plan/security';
 import type { Plan, Step } from '../plan/types';
+import { checkPreserveCount, checkPreservedFds } from './fds';
 import type { HostFacts } from './host';
 import { checkAlive, openNamespacePath, readNamespaces, resolveTarget, type Target } from './target';
 
@@ -27,6 +28,8 @@ export interface ExecOptions extends SecurityOptions {
   cwd?: string;
   stdio?: StdioMode | 'auto';
   baseEnv?: NodeJS.ProcessEnv;
+  /** Pass fds 3..3+N-1 of this process to the command (as runc exec --preserve-fds). */
+  preserveFds?: number;
 }
 
 export interface PreparedJoin {
@@ -118,6 +121,7 @@ export function prepareJoin(opts: ExecOptions, facts: HostFacts): PreparedJoin {
   if (!opts.target && Object.keys(paths).length === 0)
     throw usageError('TARGET', 'no target given', 'name a sandbox, a PID, or namespace files (--net=/run/netns/NAME)');
   if (opts.envFromTarget && !opts.target) throw usageError('--env-from-target', 'needs a TARGET');
+  if (opts.preserveFds !== undefined) checkPreservedFds(checkPreserveCount(opts.preserveFds));
 
   const fds: number[] = [];
   const notes: string[] = [];
@@ -211,6 +215,7 @@ export function prepareJoin(opts: ExecOptions, facts: HostFacts): PreparedJoin {
       steps.push({ kind: 'stdio', mode: stdio, relay });
     }
     steps.push({ kind: 'close-fds', from: 3 });
+    if (opts.preserveFds) steps.push({ kind: 'preserve-fds', count: opts.preserveFds });
     steps.push({ kind: 'control-fd' });
     if (opts.cwd !== undefined) steps.push({ kind: 'chdir', dir: opts.cwd });
     steps.push({ kind: 'die-with-parent' });

@@ -7,6 +7,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { NsrunError, usageError } from '../errors';
+import { faultPoint } from './fault';
 import type { SecurityOptions } from '../plan/security';
 
 export interface RegistryEntry {
@@ -41,6 +42,8 @@ export function stateDir(): string {
 
 /** The state directory, created 0700 if missing, refused unless it is ours and private. */
 function openStateDir(create: boolean): string | undefined {
+  // Reading without a runtime directory: nothing can have been registered (ps lists nothing).
+  if (!create && process.geteuid!() !== 0 && !path.isAbsolute(process.env.XDG_RUNTIME_DIR ?? '')) return undefined;
   const dir = stateDir();
   if (create) {
     try {
@@ -65,7 +68,10 @@ export function processStartTime(pid: number): string | undefined {
   try {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
     // comm may contain spaces and parentheses: fields start after the last ')'
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // a zombie is dead, whether or not its new parent has reaped it yet
+    if (f[0] === 'Z' || f[0] === 'X') return undefined;
+    return f[19];
   } catch {
     return undefined;
   }
@@ -116,6 +122,7 @@ export function list(): RegistryEntry[] {
   if (!dir) return [];
   const out: RegistryEntry[] = [];
   for (const f of fs.readdirSync(dir)) {
+    collectStaleTemp(dir, f);
     if (!f.endsWith('.json')) continue;
     const file = path.join(dir, f);
     const e = readEntry(file);
@@ -124,6 +131,12 @@ export function list(): RegistryEntry[] {
     else fs.rmSync(file, { force: true });
   }
   return out.sort((a, b) => a.name.localeCompare(b.name));
+}
+
+/** A `.NAME.PID.TIME.tmp` left by an nsrun killed between writing and linking its entry. */
+function collectStaleTemp(dir: string, f: string): void {
+  const m = /^\.(.+)\.(\d+)\.\d+\.tmp$/.exec(f);
+  if (m && !fs.existsSync(`/proc/${m[2]}`)) fs.rmSync(path.join(dir, f), { force: true });
 }
 
 /** Fails before anything is created if the name is taken by a live sandbox. */
@@ -141,6 +154,7 @@ export function register(entry: RegistryEntry): () => void {
   const tmp = path.join(dir, `.${entry.name}.${process.pid}.${Date.now()}.tmp`);
   fs.writeFileSync(tmp, JSON.stringify(entry, null, 2), { mode: 0o600, flag: 'wx' });
   try {
+    faultPoint('registry-link');
     for (let attempt = 0; ; attempt++) {
       try {
         fs.linkSync(tmp, file);

@@ -7,6 +7,7 @@ import { NAMESPACE_TYPES, type NamespaceType } from '../linux';
 import type { IdRange, SandboxOptions } from '../options';
 import type { HostFacts, SubIdRange } from '../parent/host';
 import type { RootfsProbe } from '../parent/rootfs';
+import { resolveRlimits } from './rlimit';
 import { rootfsSteps } from './rootfs';
 import { insertSecuritySteps, planSecurity } from './security';
 import type { IdMaps, Plan, Step } from './types';
@@ -180,6 +181,7 @@ export function buildPlan(opts: SandboxOptions, facts: HostFacts, probe?: Rootfs
   }
   // Everything but 0-2 closes at exec; then the one fd nsrun-init reports on is kept open.
   steps.push({ kind: 'close-fds', from: 3 });
+  if (opts.preserveFds) steps.push({ kind: 'preserve-fds', count: opts.preserveFds });
   if (init) steps.push({ kind: 'control-fd' });
   const identity = idMaps ? defaultIdentity(opts, idMaps, facts) : { uid: opts.uid, gid: opts.gid, groups: opts.groups };
   if (identity.uid !== undefined || identity.gid !== undefined || identity.groups !== undefined)
@@ -187,6 +189,7 @@ export function buildPlan(opts: SandboxOptions, facts: HostFacts, probe?: Rootfs
   if (opts.cwd !== undefined) steps.push({ kind: 'chdir', dir: opts.cwd });
   // inside a new root the cwd must be inside it (CVE-2024-21626: a cwd reached through a leaked fd)
   if (rootfs) steps.push({ kind: 'check-cwd' });
+  for (const r of resolveRlimits(opts.rlimits)) steps.push({ kind: 'rlimit', resource: r.name, soft: r.soft, hard: r.hard });
   steps.push({ kind: 'die-with-parent' });
   steps.push({ kind: 'exec', viaInit: init });
   const security = planSecurity(opts, {

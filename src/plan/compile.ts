@@ -1,6 +1,7 @@
 // Plan -> the wire form the native child executes (numbers and strings only), plus, for each
 // wire step, the step name and object that an error report at that index is about.
 import { CLONE_FLAG, CLONE_NEWTIME, MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_REC } from '../linux';
+import { limitText, RLIMITS, wireLimit } from './rlimit';
 import { ROOTFS_FD_TOKEN } from './rootfs';
 import { OP, type WirePlan, type WireStep } from '../native/binding';
 import type { Plan, Step } from './types';
@@ -105,6 +106,16 @@ export function compilePlan(plan: Plan, fds: RuntimeFds): Compiled {
         break;
       case 'close-fds':
         emit(s, { op: OP.CLOSE_FROM, n1: s.from });
+        break;
+      case 'preserve-fds':
+        // fds nsrun opened for the child sit above the preserved ones (they were open first)
+        for (const fd of [fds.initFd, fds.controlFd, fds.ptySocket, fds.rootfsFd, ...(fds.stdio ?? [])])
+          if (fd !== undefined && fd >= 3 && fd < 3 + s.count) throw new Error(`compilePlan: nsrun's fd ${fd} is inside --preserve-fds`);
+        // dup2(fd, fd) clears close-on-exec: these are the only fds above 2 the command gets
+        for (let fd = 3; fd < 3 + s.count; fd++) emit(s, { op: OP.DUP2, n1: fd, n2: fd }, `fd ${fd}`);
+        break;
+      case 'rlimit':
+        emit(s, { op: OP.SETRLIMIT, n1: RLIMITS[s.resource].resource, s1: wireLimit(s.soft), s2: wireLimit(s.hard) }, `${s.resource}=${limitText(s.soft)}:${limitText(s.hard)}`);
         break;
       case 'control-fd':
         emit(s, { op: OP.DUP2, n1: fds.controlFd!, n2: fds.controlFd! }, `fd ${fds.controlFd}`);

@@ -3,6 +3,7 @@ import { quoteArgv } from '../quote';
 import { CLONE_FLAG_NAME, MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_RDONLY, MS_REC, NAMESPACE_ISOLATES } from '../linux';
 import type { IdRange } from '../options';
 import { DEVPTS_OPTIONS } from './compile';
+import { limitText } from './rlimit';
 import { ROOTFS_FD_TOKEN } from './rootfs';
 import type { CgroupPlan } from '../cgroup/sandbox-cgroup';
 import type { Plan, Step } from './types';
@@ -84,6 +85,10 @@ export function describeStep(s: Step, plan: Plan): string | undefined {
     }
     case 'close-fds':
       return `close-on-exec every fd from ${s.from} up: the command gets only what it was given`;
+    case 'preserve-fds':
+      return `keep ${s.count === 1 ? 'fd 3' : `fds 3-${2 + s.count}`} open across exec (--preserve-fds ${s.count})`;
+    case 'rlimit':
+      return `prlimit(RLIMIT_${s.resource.toUpperCase()}, soft ${limitText(s.soft)}, hard ${limitText(s.hard)})`;
     case 'control-fd':
       return 'keep the control pipe nsrun-init reports stops and exit status on';
     case 'identity': {
@@ -159,6 +164,8 @@ export const MAN_PAGES: Record<string, string> = {
   stdio: 'fcntl(2) FD_CLOEXEC',
   'close-fds': 'close_range(2)',
   'control-fd': 'dup2(2)',
+  'preserve-fds': 'fcntl(2) F_SETFD',
+  rlimit: 'prlimit(2), getrlimit(2)',
   identity: 'setgroups(2), setresgid(2), setresuid(2)',
   chdir: 'chdir(2)',
   'die-with-parent': 'prctl(2) PR_SET_PDEATHSIG',
@@ -288,6 +295,8 @@ export function lookAt(s: Step | 'clone' | 'id-map', pid: number): string[] {
       return [`nsenter -t ${pid} -u hostname`];
     case 'loopback-up':
       return [`nsenter -t ${pid} -n ip -br link`];
+    case 'rlimit':
+      return [`cat /proc/${pid}/limits`];
     case 'identity':
     case 'die-with-parent':
       return [`grep -E '^(Uid|Gid|Groups|Cap)' /proc/${pid}/status`];
@@ -300,6 +309,7 @@ export function lookAt(s: Step | 'clone' | 'id-map', pid: number): string[] {
     case 'pty':
     case 'stdio':
     case 'close-fds':
+    case 'preserve-fds':
       return [`ls -l /proc/${pid}/fd`, `ps -o pid,pgid,sid,tty,comm -p ${pid}`];
     case 'exec':
       return [`ps -o pid,comm,args -p ${pid}   (after this step it is nsrun-init or your command)`];

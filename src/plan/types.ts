@@ -3,6 +3,7 @@
 import type { CgroupPlan } from '../cgroup/sandbox-cgroup';
 import type { NamespaceType } from '../linux';
 import type { IdRange } from '../options';
+import type { Limit, RlimitName } from './rlimit';
 import type { CapName, CapSets } from '../security/capabilities';
 import type { SeccompPlan } from '../security/seccomp';
 import type { SecurityOptions } from './security';
@@ -32,6 +33,8 @@ export type Step =
   | { kind: 'stdio'; mode: 'inherit' | 'pipe'; relay: [boolean, boolean, boolean] }
   | { kind: 'control-fd' }
   | { kind: 'close-fds'; from: number }
+  | { kind: 'preserve-fds'; count: number }
+  | { kind: 'rlimit'; resource: RlimitName; soft: Limit; hard: Limit }
   | { kind: 'identity'; uid?: number; gid?: number; groups?: number[]; why?: string }
   | { kind: 'chdir'; dir: string }
   | { kind: 'die-with-parent' }

@@ -3,7 +3,9 @@ import { usageError } from '../errors';
 import { NAMESPACE_TYPES, type NamespaceType } from '../linux';
 import type { IdRange, SandboxOptions } from '../options';
 import type { HostFacts } from '../parent/host';
+import { checkPreserveCount } from '../parent/fds';
 import { checkName } from '../parent/registry';
+import { resolveRlimits } from './rlimit';
 import { SECURITY_KEYS, validateSecurity } from './security';
 
 export const MAX_ID = 0xfffffffe; // 4294967295 is (uid_t)-1, never a valid id
@@ -13,7 +15,7 @@ export const HOST_NAME_MAX = 64;
 const OPTION_KEYS = new Set<string>([
   'command', 'namespaces', 'all', 'hostname', 'mapRootUser', 'mapUser', 'mapGroup', 'mapUsers',
   'mapGroups', 'uid', 'gid', 'groups', 'cwd', 'env', 'clearEnv', 'asPid1', 'stdio', 'baseEnv', 'name',
-  'rootfs', 'mounts', 'readOnly', 'overlay', 'step', 'limits', 'cgroupParent', ...SECURITY_KEYS,
+  'rootfs', 'mounts', 'readOnly', 'overlay', 'step', 'limits', 'cgroupParent', 'preserveFds', 'rlimits', ...SECURITY_KEYS,
 ]);
 
 function checkString(value: string, what: string): void {
@@ -107,6 +109,8 @@ export function validateOptions(opts: SandboxOptions, facts: HostFacts): void {
     checkString(v, `--env ${k}`);
   }
   if (opts.name !== undefined) checkName(opts.name);
+  if (opts.preserveFds !== undefined) checkPreserveCount(opts.preserveFds);
+  resolveRlimits(opts.rlimits);
   validateMounts(opts);
   validateSecurity(opts);
   if (opts.stdio !== undefined && !['inherit', 'pipe', 'pty', 'auto'].includes(opts.stdio))
