@@ -54,7 +54,7 @@ export function resolveTarget(spec: string): Target {
     pid = Number(spec);
     if (pid < 1 || pid > 0x3fffffff) throw usageError('TARGET', `${spec} is not a valid PID`);
   } else {
-    const e = lookup(spec, 'target');
+    const e = lookup(spec, 'TARGET');
     if (!e) throw new NsrunError({ step: 'target', object: spec, reason: 'no running sandbox by that name', code: 'ENOENT', side: 'parent', hint: 'nsrun ps lists the running named sandboxes; a PID or --net=/run/netns/NAME works too' });
     pid = e.pid;
     name = e.name;

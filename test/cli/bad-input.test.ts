@@ -113,14 +113,22 @@ const CASES: Case[] = [
   ['kill extra argument', ['kill', '1', 'TERM', 'extra'], 125, 'nsrun: options: extra: unexpected argument\nhint: usage: nsrun kill TARGET [SIGNAL]\n'],
   ['kill signal given twice', ['kill', '-s', 'TERM', '1', 'KILL'], 125, 'nsrun: options: --signal: the signal is given twice\n'],
   ['kill PID that does not exist', ['kill', '999999999'], 125, 'nsrun: target: 999999999: No such process\nhint: nsrun ps lists the running named sandboxes\n'],
+  ['ps unknown negated option', ['ps', '--no-such'], 125, 'nsrun: options: --no-such: unknown option\nhint: see nsrun ps --help\n'],
+  ['inspect an invalid name', ['inspect', 'a/b'], 125, "nsrun: options: TARGET: 'a/b' is not a valid name (letters, digits, '_', '.', '-'; up to 63; starting with a letter or digit)\n"],
+  ['pause without a target', ['pause'], 125, 'nsrun: options: TARGET: no target given\nhint: usage: nsrun pause TARGET\n'],
+  ['pause two targets', ['pause', '1', '2'], 125, 'nsrun: options: 2: unexpected argument\nhint: usage: nsrun pause TARGET\n'],
+  ['pause unknown sandbox', ['pause', noSuch], 125, notRunning],
+  ['resume unknown sandbox', ['resume', noSuch], 125, notRunning],
+  ['stats unknown sandbox', ['stats', noSuch, '--no-stream'], 125, notRunning],
+  ['stats PID that does not exist', ['stats', '999999999', '--no-stream'], 125, 'nsrun: target: 999999999: No such process\nhint: nsrun ps lists the running named sandboxes\n'],
   ['doctor with an argument', ['doctor', 'extra'], 125, 'nsrun: options: extra: unexpected argument\nhint: see nsrun doctor --help\n'],
   ['doctor unknown option', ['doctor', '--frob'], 125, 'nsrun: options: --frob: unknown option\nhint: see nsrun doctor --help\n'],
 ];
 
 test('the table covers every command with at least 40 cases', () => {
   expect(CASES.length).toBeGreaterThanOrEqual(40);
-  const commands = new Set(CASES.map(([, args]) => (['exec', 'ps', 'inspect', 'kill', 'doctor'].includes(args[0]) ? args[0] : 'run')));
-  expect([...commands].sort()).toEqual(['doctor', 'exec', 'inspect', 'kill', 'ps', 'run']);
+  const commands = new Set(CASES.map(([, args]) => (['exec', 'ps', 'inspect', 'kill', 'pause', 'resume', 'stats', 'doctor'].includes(args[0]) ? args[0] : 'run')));
+  expect([...commands].sort()).toEqual(['doctor', 'exec', 'inspect', 'kill', 'pause', 'ps', 'resume', 'run', 'stats']);
   expect(new Set(CASES.map(([t]) => t)).size).toBe(CASES.length);
 });
 
