@@ -116,6 +116,16 @@ describe.skipIf(!ok)(title('cgroup v2 limits (root)'), () => {
     expect(r.stderr).toMatch(/^nsrun: the sandbox was killed by the memory limit \(--memory 32 MiB\): out of memory \(memory\.events: oom_kill [1-9]\d*\)\n$/);
   });
 
+  test('--cpus 0.5 holds a busy loop near 50% of one CPU (cpu.max), measured over 2 s', { timeout: T }, () => {
+    // the guest keeps the host's time (tsc=reliable), so CPU time against wall time is meaningful
+    const prog = 'import os,time\nt=time.time()\nwhile time.time()-t<2.0: pass\nc=os.times()\nprint(c.user+c.system)';
+    const r = nsrun(['--cpus', '0.5', '--', 'python3', '-c', prog], { timeoutMs: T });
+    expect(r.status).toBe(0);
+    const used = Number(r.stdout.trim());
+    expect(used).toBeGreaterThan(0.6);
+    expect(used).toBeLessThan(1.4);
+  });
+
   test('--pids stops a fork bomb', { timeout: T }, async () => {
     const r = await run({ command: ['sh', '-c', 'for i in 1 2 3 4 5 6 7 8; do sleep 30 & done; kill $(jobs -p) 2>/dev/null; wait'], namespaces: ['pid'], limits: { pids: 4 } });
     expect(r.stderr).toMatch(/Cannot fork|Resource temporarily unavailable/);
