@@ -5,8 +5,8 @@
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { afterEach, describe, expect, test } from 'vitest';
-import { isRoot, NOBODY } from '../helpers/caps';
-import { CGROUP2_ROOT, CGROUP2_SKIP_REASON, delegate, enableControllers, inCgroup, makeTestCgroup, onCgroup2Host, rootControllers, type TestCgroup } from '../helpers/cgroup2';
+import { hasNewuidmap, isRoot, NOBODY, subidUser } from '../helpers/caps';
+import { CGROUP2_ROOT, CGROUP2_SKIP_REASON, delegate, enableControllers, inCgroup, inCgroup2Vm, makeTestCgroup, onCgroup2Host, rootControllers, type TestCgroup } from '../helpers/cgroup2';
 import { NSRUN, nsrun, ROOT, setprivPrefix } from '../helpers/cli';
 
 const ok = onCgroup2Host && isRoot;
@@ -94,6 +94,36 @@ describe.skipIf(!ok)(title('cgroup v2 test VM'), () => {
     expect(r.stdout.split('\n')[0]).toBe('box');
     expect(r.stdout.split('\n')[1].trim().split(/\s+/)).toEqual(['0', '65534', '1']);
     expect(r.status).toBe(0);
+  });
+
+  test.skipIf(!subidUser || !hasNewuidmap)(
+    `rootless id ranges through newuidmap work (the host's ${subidUser?.name ?? 'nsrun-test'} and /etc/subuid)${subidUser && hasNewuidmap ? '' : ' (skipped: needs the nsrun-test user of .ci/run and uidmap)'}`,
+    () => {
+      const u = subidUser!;
+      const range = `${u.subStart}:1:${u.subCount - 1}`;
+      const r = nsrun(['-p', '-r', '--map-users', range, '--map-groups', range, '--', 'cat', '/proc/self/uid_map'], {
+        asUser: { uid: u.uid, gid: u.gid },
+        timeoutMs: 120_000,
+      });
+      expect(r.stderr).toBe('');
+      expect(r.stdout.trim().split('\n').map((l) => l.trim().split(/\s+/))).toEqual([
+        ['0', String(u.uid), '1'],
+        ['1', String(u.subStart), String(u.subCount - 1)],
+      ]);
+    },
+  );
+
+  test.skipIf(!inCgroup2Vm)(`the VM's root is the host's, read-only, with tmpfs scratch${inCgroup2Vm ? '' : ' (skipped: only in the npm run test:cgroup2 VM)'}`, () => {
+    expect(() => fs.writeFileSync('/etc/nsrun-vm-probe', '')).toThrow(/EROFS/);
+    for (const dir of ['/tmp', '/var/tmp', '/run', '/root', '/dev/shm']) {
+      const f = `${dir}/nsrun-vm-probe-${process.pid}`;
+      fs.writeFileSync(f, 'x');
+      fs.unlinkSync(f);
+    }
+    // The checkout is writable (vitest keeps its cache in node_modules/.vite).
+    const f = `${ROOT}/node_modules/.nsrun-vm-probe-${process.pid}`;
+    fs.writeFileSync(f, 'x');
+    fs.unlinkSync(f);
   });
 
   test('a delegated subtree works for nobody: it makes children, enables pids, limits one and moves itself in', () => {
