@@ -285,7 +285,7 @@ const CGROUP_HINTS: Record<CgroupProblem, (f: CgroupProblemFacts) => string | un
       : `mount it: mkdir /sys/fs/cgroup/${f.controller} && mount -t cgroup -o ${f.controller} none /sys/fs/cgroup/${f.controller}, or boot with cgroup v2 (systemd.unified_cgroup_hierarchy=1)`,
   'not-delegated': (f) =>
     f.version === 2
-      ? `run nsrun in a delegated cgroup: systemd-run --user --scope -p Delegate=yes nsrun ..., or as root: chown -R ${process.geteuid?.()} ${f.parent ?? 'DIR'} (see nsrun doctor)`
+      ? 'run nsrun in a cgroup subtree delegated to you: systemd-run --user --scope -p Delegate=yes nsrun ..., or have root chown a cgroup to you and start nsrun from a shell in a child of it (see nsrun doctor)'
       : 'cgroup v1 is not delegated to unprivileged users: run as root, or use a cgroup v2 host with a delegated user slice (systemd-run --user --scope -p Delegate=yes)',
   'not-enabled': (f) =>
     f.rootless

@@ -221,7 +221,7 @@ describe.skipIf(!ok)(title('cgroup v2 rootless'), () => {
   test('not delegated: the error says so, exit 125', { timeout: T }, () => {
     const r = nsrun(['--pids', '5', '--', 'true'], { asUser: NOBODY, timeoutMs: T });
     expect(r.status).toBe(125);
-    expect(r.stderr).toMatch(/^nsrun: cgroup: pids \(--pids\): \/sys\/fs\/cgroup\S* is not writable by uid 65534: it is not delegated to you\nhint: run nsrun in a delegated cgroup: systemd-run --user --scope -p Delegate=yes nsrun \.\.\./);
+    expect(r.stderr).toMatch(/^nsrun: cgroup: pids \(--pids\): \/sys\/fs\/cgroup\S* is not writable by uid 65534: it is not delegated to you\nhint: run nsrun in a cgroup subtree delegated to you: systemd-run --user --scope -p Delegate=yes nsrun \.\.\., or have root chown a cgroup to you and start nsrun from a shell in a child of it \(see nsrun doctor\)\n$/);
   });
 
   test('in a delegated subtree (chowned to nobody): nsrun enables pids there, limits apply, the cgroup is made next to ours and removed', { timeout: T }, () => {
