@@ -555,7 +555,7 @@ function buildRootfs(busybox, dir) {
   return root;
 }
 
-/** An OCI bundle for runc on the same rootfs: `runc spec` (--rootless when not root), then /bin/true, no terminal, writable root. */
+/** An OCI bundle for runc on the same rootfs: `runc spec` (--rootless when not root), then /bin/true, no terminal, writable root, a new netns. */
 function runcBundle(runc, dir, root, rootless) {
   const bundle = path.join(dir, 'bundle');
   fs.mkdirSync(bundle);
@@ -566,6 +566,10 @@ function runcBundle(runc, dir, root, rootless) {
   spec.process.args = ['/bin/true'];
   spec.process.terminal = false;
   spec.root = { path: root, readonly: false };
+  // the same namespaces as the others (`runc spec --rootless` leaves out network)
+  for (const type of ['pid', 'network', 'ipc', 'uts', 'mount']) {
+    if (!spec.linux.namespaces.some((n) => n.type === type)) spec.linux.namespaces.push({ type });
+  }
   fs.writeFileSync(file, JSON.stringify(spec, null, 2));
   return { bundle, namespaces: spec.linux.namespaces.map((n) => n.type) };
 }
