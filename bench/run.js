@@ -7,9 +7,13 @@
 //      child_process.spawn('unshare', ...), once with the baseline heap and once while the process
 //      holds 500 MB of touched Buffers (fork-style spawning copies page tables; CLONE_VM does not).
 //   2. CLI cold start: nsrun vs unshare vs bwrap vs `node -e 0`.
+//   3. With a rootfs (static busybox in a temp dir): nsrun --rootfs (and --overlay) vs bwrap on the
+//      same directory vs `runc run` with an OCI bundle on it.
+//   4. Footprint: Pss and RSS of what each tool keeps on the host while `sleep` runs in a sandbox
+//      (nsrun CLI + nsrun-init, bwrap's two processes, unshare), and the library's cost per sandbox.
 //
 // Installs nothing; a peer that is not installed is reported as skipped. No time is asserted.
-// Options: --quick  --rootless  --stdio=inherit|pipe  --n=N  --runs=N  --only=1|2  --help
+// Options: --quick  --rootless  --stdio=inherit|pipe  --n=N  --runs=N  --only=1|2|3|4  --help
 
 const cp = require('node:child_process');
 const fs = require('node:fs');
@@ -35,7 +39,7 @@ function parseArgs(args) {
     else if (k === '--stdio' && (v === 'inherit' || v === 'pipe')) o.stdio = v;
     else if (k === '--n' && /^\d+$/.test(v || '')) o.n = Number(v);
     else if (k === '--runs' && /^\d+$/.test(v || '')) o.runs = Number(v);
-    else if (k === '--only' && (v === '1' || v === '2')) o.only = Number(v);
+    else if (k === '--only' && /^[1-4]$/.test(v || '')) o.only = Number(v);
     else if (k === '--heap-mb' && /^\d+$/.test(v || '')) o.heapMB = Number(v);
     else if (k === '--help' || k === '-h') o.help = true;
     else {
@@ -46,6 +50,8 @@ function parseArgs(args) {
   o.n ??= o.quick ? 50 : 200;
   o.runs ??= o.quick ? 10 : 30;
   o.warmup = o.quick ? 5 : 20;
+  o.footRuns = o.quick ? 3 : 7;
+  o.libSandboxes = 20;
   o.inFlight = 8;
   return o;
 }
@@ -56,7 +62,7 @@ const HELP = `usage: node bench/run.js [options]
   --stdio=inherit|pipe stdio of the library sandboxes and child_process peers (default inherit)
   --n=N                sequential library spawns per measurement (default 200)
   --runs=N             CLI cold-start runs per command (default 30)
-  --only=1|2           run one section
+  --only=1|2|3|4       run one section (3: with a rootfs, 4: footprint)
   --heap-mb=M          size of the big heap in section 1 (default 500, in 50 MB Buffers)`;
 
 // ---------------------------------------------------------------------------------------------
@@ -482,7 +488,12 @@ function section2(o, peers) {
   else console.log(`   skipped: bwrap ${bwrap.skip}`);
   cmds.push({ name: 'node -e 0', key: 'node', file: process.execPath, args: ['-e', '0'], show: 'node -e 0' });
   const cliMain = path.join(ROOT, 'dist/cli/main.js');
-  if (fs.existsSync(cliMain)) {
+  if (fs.existsSync(path.join(ROOT, 'dist/nsrun.js'))) {
+    // Reference: Node plus loading the CLI the way bin/nsrun.js does (the bundle with its code cache), without running it.
+    const loader = path.join(ROOT, 'bin/load-bundle.js');
+    cmds.push({ name: 'node + load CLI', key: 'load', file: process.execPath, args: ['-e', `require(${JSON.stringify(loader)}).loadBundle()`],
+      show: 'node -e "require(\'bin/load-bundle.js\').loadBundle()"  (reference: loading the bundled CLI only)' });
+  } else if (fs.existsSync(cliMain)) {
     // Reference: Node plus loading the CLI's modules, without running anything.
     cmds.push({ name: 'node + require CLI', key: 'load', file: process.execPath, args: ['-e', `require(${JSON.stringify(cliMain)})`],
       show: 'node -e "require(\'dist/cli/main.js\')"  (reference: module loading only)' });
@@ -522,6 +533,295 @@ function section2(o, peers) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// section 3: with a rootfs
+
+/** A static busybox (it must run inside a rootfs without the host's libraries), as test/helpers/rootfs.ts finds it. */
+function staticBusybox() {
+  return ['/bin/busybox', '/usr/bin/busybox'].find((p) => {
+    if (!fs.existsSync(p)) return false;
+    const f = sh('file', ['-L', p]);
+    return f ? /statically linked|static-pie/.test(f) : cp.spawnSync('ldd', [p]).status !== 0;
+  });
+}
+
+/** The test suite's rootfs (test/helpers/rootfs.ts): /bin/busybox with its applets, /etc/passwd, /etc/group. */
+function buildRootfs(busybox, dir) {
+  const root = path.join(dir, 'rootfs');
+  fs.mkdirSync(root, { mode: 0o755 });
+  fs.chmodSync(root, 0o755);
+  for (const d of ['bin', 'etc', 'root', 'tmp', 'proc', 'sys', 'dev', 'mnt']) fs.mkdirSync(path.join(root, d), { mode: 0o755 });
+  fs.chmodSync(path.join(root, 'tmp'), 0o1777);
+  fs.copyFileSync(busybox, path.join(root, 'bin', 'busybox'));
+  fs.chmodSync(path.join(root, 'bin', 'busybox'), 0o755);
+  const applets = cp.spawnSync(busybox, ['--list']).stdout.toString().trim().split('\n');
+  for (const a of applets) if (a && a !== 'busybox') fs.symlinkSync('busybox', path.join(root, 'bin', a));
+  fs.writeFileSync(path.join(root, 'etc', 'passwd'), 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n');
+  fs.writeFileSync(path.join(root, 'etc', 'group'), 'root:x:0:\nnogroup:x:65534:\n');
+  return root;
+}
+
+/** An OCI bundle for runc on the same rootfs: `runc spec` (--rootless when not root), then /bin/true, no terminal, writable root, a new netns. */
+function runcBundle(runc, dir, root, rootless) {
+  const bundle = path.join(dir, 'bundle');
+  fs.mkdirSync(bundle);
+  const r = cp.spawnSync(runc, ['spec', ...(rootless ? ['--rootless'] : []), '--bundle', bundle], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`runc spec: ${(r.stderr || r.error?.message || '').trim()}`);
+  const file = path.join(bundle, 'config.json');
+  const spec = JSON.parse(fs.readFileSync(file, 'utf8'));
+  spec.process.args = ['/bin/true'];
+  spec.process.terminal = false;
+  spec.root = { path: root, readonly: false };
+  // the same namespaces as the others (`runc spec --rootless` leaves out network)
+  for (const type of ['pid', 'network', 'ipc', 'uts', 'mount']) {
+    if (!spec.linux.namespaces.some((n) => n.type === type)) spec.linux.namespaces.push({ type });
+  }
+  fs.writeFileSync(file, JSON.stringify(spec, null, 2));
+  return { bundle, namespaces: spec.linux.namespaces.map((n) => n.type) };
+}
+
+/** Runs each command o.runs times, interleaved, after two warm-up runs; returns the ones that ran (with .times). */
+function timeInterleaved(o, cmds) {
+  const runOnce = (c) => {
+    const args = typeof c.args === 'function' ? c.args() : c.args;
+    const t0 = now();
+    const r = cp.spawnSync(c.file, args, { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8', timeout: 30_000 });
+    const t = now() - t0;
+    if (r.error || r.status !== 0) throw new Error(`${c.show}: ${r.error ? r.error.message : `exit ${r.status ?? r.signal}`}: ${(r.stderr || '').trim().split('\n')[0]}`);
+    return t;
+  };
+  const live = [];
+  for (const c of cmds) {
+    try {
+      runOnce(c);
+      runOnce(c);
+      c.times = [];
+      live.push(c);
+    } catch (e) {
+      console.log(`   skipped: ${e.message}`);
+    }
+  }
+  for (let i = 0; i < o.runs; i++) for (const c of live) c.times.push(runOnce(c));
+  return live;
+}
+
+function section3(o, peers) {
+  const rootless = process.geteuid() !== 0;
+  console.log(`\n3. With a rootfs — ${o.runs} runs each, interleaved; wall time of child_process.spawnSync, /bin/true from a static busybox rootfs`);
+  const busybox = staticBusybox();
+  if (!busybox) {
+    console.log('   skipped: no statically linked busybox (apt-get install busybox-static)');
+    return;
+  }
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `nsrun-bench-${process.pid}-`));
+  fs.chmodSync(dir, 0o755);
+  try {
+    const root = buildRootfs(busybox, dir);
+    console.log(`   rootfs ${root} (${busybox}, applets as symlinks), removed afterwards`);
+    const nsFlags = ['--pid', '--net', '--uts', '--ipc'];
+    const nargs = [...nsFlags, '--rootfs', root, '--', '/bin/true'];
+    const cmds = [
+      { name: 'nsrun --rootfs', key: 'nsrun', file: process.execPath, args: [path.join(ROOT, 'bin/nsrun.js'), ...nargs],
+        show: `nsrun ${nsFlags.join(' ')} --rootfs DIR -- /bin/true` },
+      { name: 'nsrun --rootfs --overlay', key: 'overlay', file: process.execPath,
+        args: [path.join(ROOT, 'bin/nsrun.js'), ...nsFlags, '--rootfs', root, '--overlay', '--', '/bin/true'],
+        show: `nsrun ${nsFlags.join(' ')} --rootfs DIR --overlay -- /bin/true` },
+    ];
+    const bwrap = peers.find((p) => p.name === 'bwrap');
+    // nsrun's --rootfs gives its own /proc, a minimal /dev and a tmpfs /tmp (and /sys, which bwrap cannot mount).
+    const bargs = ['--unshare-all', '--bind', root, '/', '--proc', '/proc', '--dev', '/dev', '--tmpfs', '/tmp', '/bin/true'];
+    if (bwrap.path) cmds.push({ name: 'bwrap', key: 'bwrap', file: bwrap.path, args: bargs, show: `bwrap ${bargs.join(' ').replace(root, 'DIR')}` });
+    else console.log(`   skipped: bwrap ${bwrap.skip}`);
+    const runc = peers.find((p) => p.name === 'runc');
+    if (runc.path) {
+      try {
+        const { bundle, namespaces } = runcBundle(runc.path, dir, root, rootless);
+        const state = path.join(dir, 'runc-state');
+        let id = 0;
+        cmds.push({ name: 'runc run', key: 'runc', file: runc.path,
+          args: () => ['--root', state, 'run', '--bundle', bundle, `nsrun-bench-${process.pid}-${id++}`],
+          show: `runc run --bundle B ID  (runc spec${rootless ? ' --rootless' : ''}; namespaces ${namespaces.join(',')})` });
+      } catch (e) {
+        console.log(`   skipped: runc: ${e.message}`);
+      }
+    } else console.log(`   skipped: runc ${runc.skip}`);
+    const live = timeInterleaved(o, cmds);
+    const ns = live.find((c) => c.key === 'nsrun');
+    const rows = live.map((c) => [c.name, ms(median(c.times)), ms(Math.min(...c.times)), ms(quantile(c.times, 0.95)), ns ? ratio(median(c.times), median(ns.times)) : '-', c.show]);
+    table(['', 'median ms', 'min', 'p95', 'vs nsrun', 'command'], rows, true);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// section 4: footprint
+
+/** pid -> { ppid, comm } of every process, from /proc/PID/stat (comm may hold spaces and parens). */
+function processTable() {
+  const t = new Map();
+  for (const e of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      const s = fs.readFileSync(`/proc/${e}/stat`, 'utf8');
+      const close = s.lastIndexOf(')');
+      const comm = s.slice(s.indexOf('(') + 1, close);
+      const ppid = Number(s.slice(close + 2).split(' ')[1]);
+      t.set(Number(e), { ppid, comm });
+    } catch {
+      // gone
+    }
+  }
+  return t;
+}
+
+/** rootPid and its descendants, parents first. */
+function descendants(t, rootPid) {
+  const out = [];
+  const walk = (pid) => {
+    out.push(pid);
+    for (const [p, x] of t) if (x.ppid === pid) walk(p);
+  };
+  if (t.has(rootPid)) walk(rootPid);
+  return out;
+}
+
+/** Pss (smaps_rollup) and VmRSS (status) of a process, in kB; undefined when not readable. */
+function memOf(pid) {
+  const kb = (file, key) => {
+    try {
+      const m = new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(fs.readFileSync(`/proc/${pid}/${file}`, 'utf8'));
+      return m ? Number(m[1]) : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+  return { pss: kb('smaps_rollup', 'Pss'), rss: kb('status', 'VmRSS') };
+}
+
+const mb = (kb) => (kb === undefined || Number.isNaN(kb) ? '-' : (kb / 1024).toFixed(kb < 10240 ? 2 : 1));
+
+/** One measurement: start the tool with `sleep 60`, wait until sleep runs and 500 ms more, sum what is not sleep. */
+async function footprintOnce(c) {
+  const child = cp.spawn(c.file, c.args, { stdio: 'ignore', detached: true });
+  const closed = new Promise((r) => child.on('close', r));
+  child.on('error', () => {});
+  try {
+    let sleepPid;
+    for (const t0 = now(); !sleepPid; await new Promise((r) => setTimeout(r, 20))) {
+      if (now() - t0 > 10_000) throw new Error(`${c.show}: sleep did not start within 10 s`);
+      if (child.exitCode !== null) throw new Error(`${c.show}: exited ${child.exitCode} before sleep ran`);
+      const t = processTable();
+      sleepPid = descendants(t, child.pid).find((p) => t.get(p).comm === 'sleep');
+    }
+    await new Promise((r) => setTimeout(r, 500)); // let the tool settle (Node finishes its start-up work)
+    const t = processTable();
+    const skip = new Set(descendants(t, sleepPid));
+    const procs = descendants(t, child.pid).filter((p) => !skip.has(p)).map((p) => ({ pid: p, comm: t.get(p).comm, ...memOf(p) }));
+    process.kill(sleepPid, 'SIGKILL'); // the command ends; every tool then exits by itself
+    await withTimeout(closed, 10_000, `${c.show} after its command was killed`);
+    return procs;
+  } catch (e) {
+    try {
+      process.kill(-child.pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+    await withTimeout(closed, 10_000, `${c.show} after SIGKILL`).catch(() => {});
+    throw e;
+  }
+}
+
+async function libraryFootprint(o, lib) {
+  const self = () => memOf(process.pid);
+  const spawnSleep = () => lib.spawn({ command: ['sleep', '60'], namespaces: NAMESPACES, stdio: 'inherit' });
+  const warm = await spawnSleep(); // first use loads the addon and nsrun-init: not a per-sandbox cost
+  warm.kill('SIGKILL');
+  await warm.exited;
+  forceGc();
+  await new Promise((r) => setTimeout(r, 100));
+  const before = self();
+  const sbs = [];
+  try {
+    for (let i = 0; i < o.libSandboxes; i++) sbs.push(await spawnSleep());
+    await new Promise((r) => setTimeout(r, 300));
+    forceGc();
+    await new Promise((r) => setTimeout(r, 100));
+    const after = self();
+    const inits = sbs.map((sb) => memOf(sb.pid));
+    const sum = (k) => inits.reduce((a, m) => a + (m[k] ?? NaN), 0);
+    return { before, after, n: sbs.length, initPss: sum('pss'), initRss: sum('rss') };
+  } finally {
+    for (const sb of sbs) sb.kill('SIGKILL');
+    await Promise.all(sbs.map((sb) => sb.exited));
+  }
+}
+
+async function section4(o, peers, lib) {
+  const rootless = process.geteuid() !== 0;
+  console.log(`\n4. Footprint — what each tool keeps on the host while \`sleep 60\` runs in its sandbox; median of ${o.footRuns} runs`);
+  console.log('   Pss from /proc/PID/smaps_rollup (shared pages split among their users), RSS = VmRSS; MB, summed over the');
+  console.log('   tool\'s processes (sleep and its descendants excluded), 500 ms after sleep started.');
+  const cmds = [
+    { name: 'nsrun CLI', key: 'nsrun', file: process.execPath, args: [path.join(ROOT, 'bin/nsrun.js'), ...CLI_NS_FLAGS, '--', 'sleep', '60'],
+      show: `nsrun ${CLI_NS_FLAGS.join(' ')} -- sleep 60` },
+  ];
+  const bwrap = peers.find((p) => p.name === 'bwrap');
+  const bargs = ['--unshare-all', '--dev-bind', '/', '/', 'sleep', '60'];
+  if (bwrap.path) cmds.push({ name: 'bwrap', key: 'bwrap', file: bwrap.path, args: bargs, show: `bwrap ${bargs.join(' ')}` });
+  else console.log(`   skipped: bwrap ${bwrap.skip}`);
+  const unshare = peers.find((p) => p.name === 'unshare');
+  const uargs = [...(rootless ? ['--map-root-user'] : []), '--fork', ...CLI_NS_FLAGS, 'sleep', '60'];
+  if (unshare.path) cmds.push({ name: 'unshare', key: 'unshare', file: unshare.path, args: uargs, show: `unshare ${uargs.join(' ')}` });
+  else console.log(`   skipped: unshare ${unshare.skip}`);
+
+  const live = [];
+  for (const c of cmds) {
+    c.runs = [];
+    try {
+      for (let i = 0; i < o.footRuns; i++) c.runs.push(await footprintOnce(c));
+      live.push(c);
+    } catch (e) {
+      console.log(`   skipped: ${e.message}`);
+    }
+  }
+  const total = (procs, k) => procs.reduce((a, p) => a + (p[k] ?? NaN), 0);
+  for (const c of live) {
+    c.pss = median(c.runs.map((r) => total(r, 'pss')));
+    c.rss = median(c.runs.map((r) => total(r, 'rss')));
+    // per process (by position in the tree): median Pss
+    c.parts = c.runs[0].map((p, i) => `${p.comm} ${mb(median(c.runs.map((r) => r[i]?.pss ?? NaN)))}`).join(' + ');
+  }
+  const bw = live.find((c) => c.key === 'bwrap');
+  const rows = live.map((c) => [c.name, String(c.runs[0].length), mb(c.pss), mb(c.rss), bw ? ratio(c.pss, bw.pss) : '-', bw ? ratio(c.rss, bw.rss) : '-', c.parts]);
+  if (rows.length) {
+    table(['', 'procs', 'Pss MB', 'RSS MB', 'Pss vs bwrap', 'RSS vs bwrap', 'Pss per process (MB)'], rows, true);
+    if (live.some((c) => c.runs.some((r) => r.some((p) => p.pss === undefined)))) {
+      console.log('   note: some smaps_rollup files were not readable (shown as -): their Pss is missing from the sum');
+    }
+  }
+
+  if (!lib) {
+    console.log('   library: skipped: nsrun library not built (run npm run build)');
+    return;
+  }
+  try {
+    const r = await libraryFootprint(o, lib);
+    const d = (k) => r.after[k] - r.before[k];
+    console.log(`\n   library: ${r.n} sandboxes running \`sleep 60\` via spawn() from this process (${NAMESPACES.join(',')}), after a GC each time:`);
+    table(['', 'before MB', 'after MB', 'growth MB', 'per sandbox MB'], [
+      ['this Node process, RSS', mb(r.before.rss), mb(r.after.rss), mb(d('rss')), mb(d('rss') / r.n)],
+      ['this Node process, Pss', mb(r.before.pss), mb(r.after.pss), mb(d('pss')), mb(d('pss') / r.n)],
+      [`${r.n} x nsrun-init, Pss`, '-', mb(r.initPss), mb(r.initPss), mb(r.initPss / r.n)],
+      [`${r.n} x nsrun-init, RSS`, '-', mb(r.initRss), mb(r.initRss), mb(r.initRss / r.n)],
+    ]);
+    console.log(`   host-side cost per library sandbox ~ ${mb((d('pss') + r.initPss) / r.n)} MB Pss (the Node process's growth + its nsrun-init);`);
+    console.log('   the caller\'s own Node process is shared by all its sandboxes, so it is not counted per sandbox.');
+  } catch (e) {
+    console.log(`   library: ANOMALY ${e && e.stack ? e.stack.split('\n').slice(0, 3).join(' | ') : e}`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // main
 
 function probePeers() {
@@ -530,6 +830,8 @@ function probePeers() {
   peers.push({ name: 'unshare', path: unshare, version: unshare && sh(unshare, ['--version']), skip: unshare ? undefined : 'not installed' });
   const bwrap = which('bwrap');
   peers.push({ name: 'bwrap', path: bwrap, version: bwrap && sh(bwrap, ['--version']), skip: bwrap ? undefined : 'not installed' });
+  const runc = which('runc');
+  peers.push({ name: 'runc', path: runc, version: runc && (sh(runc, ['--version']) || '').split('\n')[0], skip: runc ? undefined : 'not installed' });
   return peers;
 }
 
@@ -563,7 +865,7 @@ async function main() {
   header(o, peers);
   const loaded = loadLibrary();
 
-  if (o.only !== 2) {
+  if (!o.only || o.only === 1) {
     const lib = loaded && loaded.lib;
     const base = await section1(o, lib, loaded && loaded.file, peers, 'baseline heap');
     let bufs = allocateHeap(o.heapMB);
@@ -581,7 +883,7 @@ async function main() {
     }
     if (lines.length) console.log(`\n   heap effect (medians, ${o.heapMB} MB minus baseline): ${lines.join('; ')}`);
     bufs = null;
-    if (o.only !== 1) {
+    if (!o.only) {
       const before = rssMB();
       const gcd = forceGc();
       await new Promise((r) => setTimeout(r, 50));
@@ -589,7 +891,9 @@ async function main() {
       if (!gcd || after > before - o.heapMB / 2) console.log(`   note: the big heap could not be released before section 2 (rss ${before} -> ${after} MB)`);
     }
   }
-  if (o.only !== 1) section2(o, peers);
+  if (!o.only || o.only === 2) section2(o, peers);
+  if (!o.only || o.only === 3) section3(o, peers);
+  if (!o.only || o.only === 4) await section4(o, peers, loaded && loaded.lib);
   console.log(`\ntotal ${((now() - t0) / 1000).toFixed(1)} s`);
   return 0;
 }
