@@ -499,25 +499,7 @@ function section2(o, peers) {
       show: 'node -e "require(\'dist/cli/main.js\')"  (reference: module loading only)' });
   }
 
-  const runOnce = (c) => {
-    const t0 = now();
-    const r = cp.spawnSync(c.file, c.args, { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8', timeout: 30_000 });
-    const t = now() - t0;
-    if (r.error || r.status !== 0) throw new Error(`${c.show}: ${r.error ? r.error.message : `exit ${r.status ?? r.signal}`}: ${(r.stderr || '').trim().split('\n')[0]}`);
-    return t;
-  };
-  const live = [];
-  for (const c of cmds) {
-    try {
-      runOnce(c);
-      runOnce(c); // warm the page cache
-      c.times = [];
-      live.push(c);
-    } catch (e) {
-      console.log(`   skipped: ${e.message}`);
-    }
-  }
-  for (let i = 0; i < o.runs; i++) for (const c of live) c.times.push(runOnce(c));
+  const live = timeInterleaved(o, cmds);
   const by = (k) => live.find((c) => c.key === k);
   const ns = by('nsrun');
   const node = by('node');
