@@ -1,19 +1,11 @@
 // Limit parsing and the v1/v2 scale conversions (pure).
 import { describe, expect, test } from 'vitest';
 import { ioWeightToBlkio, parseCpuList, parseIoMax, parseSize, resolveLimits, sharesToWeight, weightToShares } from '../../src/cgroup/limits';
-import { isNsrunError } from '../../src/errors';
 import { formatError } from '../../src/errors';
 import { limitsFromArgv } from '../../src/cli/parse';
+import { nsrunError } from '../helpers/errors';
 
-function err(f: () => unknown): string {
-  try {
-    f();
-  } catch (e) {
-    if (isNsrunError(e)) return formatError(e).join('\n');
-    throw e;
-  }
-  throw new Error('expected an error');
-}
+const err = (f: () => unknown): string => formatError(nsrunError(f)).join('\n');
 
 describe('sizes', () => {
   test.each([

@@ -9,7 +9,8 @@ import { afterEach, describe, expect, test } from 'vitest';
 import { detectLayout, resolveCgroupDirs } from '../../src/cgroup/layout';
 import { resolveLimits } from '../../src/cgroup/limits';
 import { V2Driver } from '../../src/cgroup/v2';
-import { formatError, isNsrunError } from '../../src/errors';
+import { formatError } from '../../src/errors';
+import { nsrunError } from '../helpers/errors';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -32,15 +33,7 @@ function tree(opts: { rootOffers?: string; userEnabled?: string; userOffers?: st
   return { mnt, driver: new V2Driver(layout, self) };
 }
 
-function err(f: () => unknown): string {
-  try {
-    f();
-  } catch (e) {
-    if (isNsrunError(e)) return formatError(e).join('\n');
-    throw e;
-  }
-  throw new Error('expected an error');
-}
+const err = (f: () => unknown): string => formatError(nsrunError(f)).join('\n');
 
 describe('V2Driver.prepare', () => {
   test('the sandbox goes next to our cgroup; missing controllers are enabled in the parent first', () => {

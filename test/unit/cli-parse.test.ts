@@ -1,16 +1,8 @@
 import { describe, expect, test } from 'vitest';
-import { isNsrunError } from '../../src/errors';
 import { optionsFromArgv, parseEnv, parseId, parseRange } from '../../src/cli/parse';
+import { nsrunError } from '../helpers/errors';
 
-function msg(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    if (isNsrunError(e)) return e.message;
-    throw e;
-  }
-  throw new Error('expected an error');
-}
+const msg = (fn: () => unknown): string => nsrunError(fn).message;
 
 describe('cli parsing', () => {
   test('ranges: OUTER:INNER:COUNT, or util-linux commas', () => {

@@ -1,7 +1,6 @@
 // --preserve-fds, --rlimit and the fault hook as plan data: parsing, checks, step order, the wire
 // form the child executes. No addon, no privileges.
 import { describe, expect, test } from 'vitest';
-import { isNsrunError } from '../../src/errors';
 import { OP } from '../../src/native/binding';
 import type { SandboxOptions } from '../../src/options';
 import { parseFault, withFaultPauses } from '../../src/parent/fault';
@@ -10,21 +9,14 @@ import { buildPlan } from '../../src/plan/build';
 import { compilePlan } from '../../src/plan/compile';
 import { explainPlan } from '../../src/plan/explain';
 import { parseLimit, parseRlimitArg, resolveRlimits, RLIM_INFINITY } from '../../src/plan/rlimit';
+import { nsrunError } from '../helpers/errors';
 
 const facts: HostFacts = {
   euid: 0, egid: 0, userName: 'root', supported: ['user', 'pid', 'mnt', 'uts', 'ipc', 'net', 'cgroup', 'time'], subuid: [], subgid: [],
   stdinTty: false, stdoutTty: false, stderrTty: false,
 };
 const plan = (o: Partial<SandboxOptions>) => buildPlan({ command: ['true'], stdio: 'inherit', ...o }, facts);
-function usage(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    if (isNsrunError(e)) return e.message;
-    throw e;
-  }
-  throw new Error('expected a usage error');
-}
+const usage = (fn: () => unknown): string => nsrunError(fn).message;
 
 describe('--rlimit', () => {
   test('NAME=SOFT[:HARD]: one value sets both, sizes for byte limits, unlimited, any case', () => {

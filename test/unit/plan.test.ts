@@ -1,5 +1,4 @@
 import { describe, expect, test } from 'vitest';
-import { isNsrunError } from '../../src/errors';
 import type { SandboxOptions } from '../../src/options';
 import type { HostFacts } from '../../src/parent/host';
 import { parseSubIds } from '../../src/parent/host';
@@ -7,6 +6,7 @@ import { buildPlan } from '../../src/plan/build';
 import { compilePlan } from '../../src/plan/compile';
 import { explainPlan, mapText } from '../../src/plan/explain';
 import { checkRanges } from '../../src/plan/validate';
+import { nsrunError } from '../helpers/errors';
 
 const ALL = ['user', 'pid', 'mnt', 'uts', 'ipc', 'net', 'cgroup', 'time'] as const;
 const rootFacts: HostFacts = {
@@ -16,13 +16,8 @@ const rootFacts: HostFacts = {
 const userFacts: HostFacts = { ...rootFacts, euid: 1000, egid: 1000, userName: 'alice', subuid: [{ start: 100000, count: 65536 }], subgid: [{ start: 100000, count: 65536 }] };
 
 function usage(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    if (isNsrunError(e)) return `${e.message}${e.hint ? ` | ${e.hint}` : ''}`;
-    throw e;
-  }
-  throw new Error('expected a usage error');
+  const e = nsrunError(fn);
+  return `${e.message}${e.hint ? ` | ${e.hint}` : ''}`;
 }
 
 const plan = (o: Partial<SandboxOptions>, f = rootFacts) => buildPlan({ command: ['true'], stdio: 'inherit', ...o }, f);

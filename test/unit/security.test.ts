@@ -1,6 +1,6 @@
 // Capabilities, the BPF compiler (run through a reference interpreter) and profile parsing: pure.
 import { describe, expect, test } from 'vitest';
-import { hintFor, isNsrunError } from '../../src/errors';
+import { hintFor } from '../../src/errors';
 import type { SandboxOptions } from '../../src/options';
 import type { HostFacts } from '../../src/parent/host';
 import { buildPlan } from '../../src/plan/build';
@@ -11,16 +11,9 @@ import { AUDIT_ARCH, compileFilter, type Insn, runFilter, SECCOMP_RET } from '..
 import { allowedCaps, capMask, capSets, parseCapName } from '../../src/security/capabilities';
 import { DEFAULT_PROFILE, nativeArch, resolveProfile, type SeccompProfile } from '../../src/security/seccomp';
 import { SYSCALLS_AARCH64, SYSCALLS_X86_64 } from '../../src/security/syscall-table';
+import { nsrunError } from '../helpers/errors';
 
-function usage(f: () => unknown): string {
-  try {
-    f();
-  } catch (e) {
-    if (isNsrunError(e)) return e.message;
-    throw e;
-  }
-  throw new Error('no error');
-}
+const usage = (f: () => unknown): string => nsrunError(f).message;
 
 const X86: number = AUDIT_ARCH.x86_64;
 const nr = (name: string) => SYSCALLS_X86_64[name];
