@@ -11,6 +11,7 @@ import { pause, ps, resume, run, spawn, type Sandbox } from '../../src/index';
 import { isRoot, NOBODY } from '../helpers/caps';
 import { CGROUP2_ROOT, CGROUP2_SKIP_REASON, delegate, enableControllers, inCgroup, makeTestCgroup, onCgroup2Host, type TestCgroup } from '../helpers/cgroup2';
 import { NSRUN, nsrun, setprivPrefix } from '../helpers/cli';
+import { poll } from '../helpers/wait';
 
 const ok = onCgroup2Host && isRoot;
 const reason = onCgroup2Host ? 'needs root' : CGROUP2_SKIP_REASON;
@@ -41,13 +42,7 @@ function leftovers(): string[] {
 }
 afterAll(() => expect(leftovers()).toEqual([]));
 
-async function waitFor(pred: () => boolean, ms = 60_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!pred()) {
-    if (Date.now() > end) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+const waitFor = (pred: () => boolean, ms = 60_000): Promise<true> => poll(pred, 'condition', ms, 50);
 
 const read = (f: string) => fs.readFileSync(f, 'utf8').trim();
 function alive(pid: number): boolean {

@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { isRoot, NOBODY } from '../helpers/caps';
 import { CGROUP2_SKIP_REASON, delegate, enableControllers, inCgroup, makeTestCgroup, onCgroup2Host, type TestCgroup } from '../helpers/cgroup2';
 import { NSRUN, nsrun, setprivPrefix, type CliOptions } from '../helpers/cli';
+import { poll } from '../helpers/wait';
 
 const ok = onCgroup2Host && isRoot;
 const reason = onCgroup2Host ? 'needs root' : CGROUP2_SKIP_REASON;
@@ -20,15 +21,7 @@ const name = `st${process.pid}v2`;
 // the VM's scratch disk (a sparse file on the host): direct I/O on it is counted in io.stat
 const scratch = fs.existsSync('/dev/vda') && fs.statSync('/dev/vda').isBlockDevice() ? '/dev/vda' : undefined;
 
-async function waitFor<T>(what: string, probe: () => T | undefined | false, ms = 120_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = probe();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+const waitFor = <T>(what: string, probe: () => T | undefined | false, ms = 120_000): Promise<T> => poll(probe, what, ms, 100);
 
 function tree(pid: number): number[] {
   let kids: number[] = [];

@@ -8,6 +8,7 @@ import { afterEach, describe, expect, test } from 'vitest';
 import { hasNewuidmap, isRoot, NOBODY, subidUser } from '../helpers/caps';
 import { CGROUP2_ROOT, CGROUP2_SKIP_REASON, delegate, enableControllers, inCgroup, inCgroup2Vm, makeTestCgroup, onCgroup2Host, rootControllers, type TestCgroup } from '../helpers/cgroup2';
 import { NSRUN, nsrun, ROOT, setprivPrefix } from '../helpers/cli';
+import { poll } from '../helpers/wait';
 
 const ok = onCgroup2Host && isRoot;
 const reason = onCgroup2Host ? 'needs root' : CGROUP2_SKIP_REASON;
@@ -41,15 +42,7 @@ function childrenOf(pid: number): number[] {
     .map(Number);
 }
 
-async function waitFor<T>(what: string, probe: () => T | undefined, ms = 60_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = probe();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+const waitFor = <T>(what: string, probe: () => T | undefined, ms = 60_000): Promise<T> => poll(probe, what, ms, 50);
 
 describe.skipIf(!ok)(title('cgroup v2 test VM'), () => {
   test('the hierarchy is pure v2: cgroup2 at /sys/fs/cgroup, no v1 hierarchy, every controller on v2', () => {

@@ -9,6 +9,7 @@ import { cgroupInfo } from '../../src/cgroup/sandbox-cgroup';
 import { inspect, kill, pause, ps, resume, run, spawn, type Sandbox } from '../../src/index';
 import { gated, isRoot, NOBODY, canSwitchUser } from '../helpers/caps';
 import { NSRUN, nsrun } from '../helpers/cli';
+import { poll } from '../helpers/wait';
 
 const layout = detectLayout(fs.readFileSync('/proc/self/mountinfo', 'utf8')).layout;
 const v1Host = layout === 'v1' || layout === 'hybrid';
@@ -37,13 +38,7 @@ afterEach(() => {
 });
 afterAll(() => expect(nsrunDirs()).toEqual([]));
 
-function waitFor(pred: () => boolean, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  return new Promise((resolve, reject) => {
-    const tick = () => (pred() ? resolve() : Date.now() > end ? reject(new Error('timed out')) : setTimeout(tick, 20));
-    tick();
-  });
-}
+const waitFor = (pred: () => boolean, ms = 10_000): Promise<true> => poll(pred, 'condition', ms);
 
 const read = (f: string) => fs.readFileSync(f, 'utf8').trim();
 /** Running (a zombie waiting for its reaper is dead). */

@@ -12,6 +12,7 @@ import { isNsrunError } from '../../src/errors';
 import { gatherHostFacts } from '../../src/parent/host';
 import { prepareJoin } from '../../src/parent/join';
 import { spawnPlan } from '../../src/sandbox';
+import { poll } from '../helpers/wait';
 
 const has = (cmd: string) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
 const started: ChildProcess[] = [];
@@ -19,13 +20,7 @@ afterEach(() => {
   for (const c of started.splice(0)) if (c.exitCode === null) c.kill('SIGKILL');
 });
 
-function waitFor(pred: () => boolean, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  return new Promise((resolve, reject) => {
-    const tick = () => (pred() ? resolve() : Date.now() > end ? reject(new Error('timed out')) : setTimeout(tick, 20));
-    tick();
-  });
-}
+const waitFor = (pred: () => boolean, ms = 5000): Promise<true> => poll(pred, 'condition', ms);
 
 function children(pid: number): number[] {
   try {

@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 import { NSRUN, nsrun } from '../helpers/cli';
 import { gated, hasNewuidmap, isRoot, NOBODY, subidUser, unprivilegedUserns } from '../helpers/caps';
+import { poll } from '../helpers/wait';
 
 // Fixtures readable by everyone: a file without x bits, and an executable that is no program.
 const fixtureDir = fs.mkdtempSync('/tmp/nsrun-test-');
@@ -145,13 +146,7 @@ describe.skipIf(!subids)(gated(subids, 'ranges without root via newuidmap', 'nee
   });
 });
 
-function waitFor(pred: () => boolean, ms = 5000, what = 'condition'): Promise<void> {
-  const end = Date.now() + ms;
-  return new Promise((resolve, reject) => {
-    const tick = () => (pred() ? resolve() : Date.now() > end ? reject(new Error(`timed out waiting for ${what}`)) : setTimeout(tick, 20));
-    tick();
-  });
-}
+const waitFor = (pred: () => boolean, ms = 5000, what = 'condition'): Promise<true> => poll(pred, what, ms);
 
 function pidsWithMarker(marker: string): number[] {
   const out: number[] = [];

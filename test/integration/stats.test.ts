@@ -12,6 +12,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { gated, isRoot, NOBODY, unprivilegedUserns } from '../helpers/caps';
 import { NSRUN, nsrun, setprivPrefix, type CliOptions } from '../helpers/cli';
 import { stats, watchStats } from '../../src/index';
+import { poll } from '../helpers/wait';
 
 const has = (cmd: string) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
 const V1 = ['memory', 'cpuacct', 'blkio', 'pids'] as const;
@@ -24,15 +25,7 @@ afterEach(() => {
   for (const c of started.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
 });
 
-async function waitFor<T>(probe: () => T | undefined | false, what: string, ms = 10_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = probe();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+const waitFor = <T>(probe: () => T | undefined | false, what: string, ms = 10_000): Promise<T> => poll(probe, what, ms, 50);
 
 function children(pid: number): number[] {
   const out: number[] = [];
