@@ -65,11 +65,17 @@ export function usageError(object: string | undefined, reason: string, hint?: st
 
 // libuv's table (util.getSystemErrorMap) lacks a few errnos that exec and namespaces produce.
 /**
- * x86_64/arm64 errnos that neither libuv's map nor os.constants.errno names (EUSERS from setns of a
- * time namespace, the key errors seccomp profiles return, ...): [name, strerror text].
+ * What libuv's map lacks for x86_64/arm64 errnos: [name, strerror text]. Some it cannot name at all
+ * (EUSERS from setns of a time namespace, the key errors seccomp profiles return, ...); for others
+ * os.constants.errno has the name but there is no text.
  */
 const EXTRA_ERRNOS: Record<number, [string, string]> = {
+  8: ['ENOEXEC', 'exec format error'],
+  10: ['ECHILD', 'no child processes'],
   15: ['ENOTBLK', 'block device required'],
+  35: ['EDEADLK', 'resource deadlock avoided'],
+  37: ['ENOLCK', 'no locks available'],
+  43: ['EIDRM', 'identifier removed'],
   65: ['ENOPKG', 'package not installed'],
   66: ['EREMOTE', 'object is remote'],
   70: ['ECOMM', 'communication error on send'],
@@ -79,7 +85,9 @@ const EXTRA_ERRNOS: Record<number, [string, string]> = {
   87: ['EUSERS', 'too many users'],
   96: ['EPFNOSUPPORT', 'protocol family not supported'],
   109: ['ETOOMANYREFS', 'too many references: cannot splice'],
+  116: ['ESTALE', 'stale file handle'],
   117: ['EUCLEAN', 'structure needs cleaning'],
+  122: ['EDQUOT', 'disk quota exceeded'],
   123: ['ENOMEDIUM', 'no medium found'],
   124: ['EMEDIUMTYPE', 'wrong medium type'],
   126: ['ENOKEY', 'required key not available'],
@@ -90,17 +98,6 @@ const EXTRA_ERRNOS: Record<number, [string, string]> = {
   131: ['ENOTRECOVERABLE', 'state not recoverable'],
   132: ['ERFKILL', 'operation not possible due to rf-kill'],
   133: ['EHWPOISON', 'memory page has hardware error'],
-};
-
-/** Messages libuv lacks for errnos os.constants.errno does name. */
-const EXTRA_MESSAGES: Record<string, string> = {
-  ENOEXEC: 'exec format error',
-  ECHILD: 'no child processes',
-  ESTALE: 'stale file handle',
-  EDQUOT: 'disk quota exceeded',
-  EDEADLK: 'resource deadlock avoided',
-  ENOLCK: 'no locks available',
-  EIDRM: 'identifier removed',
 };
 
 /** libuv's map, only for kernel errnos (libuv's own codes, like UV_EOF = -4095, are not). */
@@ -118,7 +115,7 @@ export function errnoName(errno: number): string {
 
 /** The kernel's description of an errno, capitalised as strerror(3) prints it. */
 export function errnoMessage(errno: number): string {
-  const m = uvErrno(errno)?.[1] ?? EXTRA_MESSAGES[errnoName(errno)] ?? EXTRA_ERRNOS[errno]?.[1];
+  const m = uvErrno(errno)?.[1] ?? EXTRA_ERRNOS[errno]?.[1];
   if (!m) return `error ${errno}`;
   return m.charAt(0).toUpperCase() + m.slice(1);
 }

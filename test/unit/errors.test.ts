@@ -36,5 +36,8 @@ describe('errors', () => {
     expect(errnoMessage(87)).toBe('Too many users');
     expect(errnoName(129)).toBe('EKEYREJECTED');
     expect(errnoName(4095)).toBe('errno 4095');
+    // named by os.constants.errno, described by our table
+    expect(errnoName(8)).toBe('ENOEXEC');
+    expect(errnoMessage(8)).toBe('Exec format error');
   });
 });
