@@ -16,6 +16,14 @@
       "defines": ["_GNU_SOURCE"],
       "cflags_cc": ["-std=c++17", "-fno-exceptions", "-fno-rtti", "-Os", "-Wall", "-Wextra"],
       "ldflags": ["-static"]
+    },
+    {
+      "target_name": "nsrun-supervise",
+      "type": "executable",
+      "sources": ["native/supervise/nsrun_supervise.cc"],
+      "defines": ["_GNU_SOURCE"],
+      "cflags_cc": ["-std=c++17", "-fno-exceptions", "-fno-rtti", "-Os", "-Wall", "-Wextra"],
+      "ldflags": ["-Wl,--as-needed"]
     }
   ]
 }

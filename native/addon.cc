@@ -456,6 +456,63 @@ Napi::Value SealedCopyJs(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), mfd);
 }
 
+// execSupervisor(file, argv, envp, keepFds, options) -> -errno (returns only on failure).
+// The CLI's handoff: replace this Node process by nsrun-supervise (same PID, so the shell, the
+// terminal's job and the sandbox's parent stay the same). `options` travel on a pipe named by
+// NSRUN_SUPERVISE_FD; `keepFds` (pidfd, control pipe, pty master...) lose close-on-exec. The
+// signals the supervisor forwards are blocked in this thread first: one that arrives during the
+// exec stays pending for the supervisor's signalfd instead of killing it.
+Napi::Value ExecSupervisorJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string file = info[0].As<Napi::String>().Utf8Value();
+  auto strings = [](const Napi::Array& a) {
+    std::vector<std::string> v;
+    for (uint32_t i = 0; i < a.Length(); i++) v.push_back(a.Get(i).As<Napi::String>().Utf8Value());
+    return v;
+  };
+  std::vector<std::string> args = strings(info[1].As<Napi::Array>());
+  std::vector<std::string> envs = strings(info[2].As<Napi::Array>());
+  Napi::Array keepA = info[3].As<Napi::Array>();
+  Napi::Buffer<char> opts = info[4].As<Napi::Buffer<char>>();
+  if (opts.Length() > 60000) return Napi::Number::New(env, -E2BIG);  // must fit the pipe buffer
+
+  int p[2];
+  if (pipe2(p, O_CLOEXEC) < 0) return Napi::Number::New(env, -errno);
+  for (size_t done = 0; done < opts.Length();) {
+    ssize_t w = write(p[1], opts.Data() + done, opts.Length() - done);
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0) {
+      int e = errno;
+      close(p[0]);
+      close(p[1]);
+      return Napi::Number::New(env, -e);
+    }
+    done += (size_t)w;
+  }
+  close(p[1]);
+  envs.push_back("NSRUN_SUPERVISE_FD=" + std::to_string(p[0]));
+  // fds 0-2 too: Node marks them close-on-exec at start-up (uv_disable_stdio_inheritance)
+  std::vector<int> keep{0, 1, 2, p[0]};
+  for (uint32_t i = 0; i < keepA.Length(); i++) keep.push_back(keepA.Get(i).As<Napi::Number>().Int32Value());
+  std::vector<char*> argv, envp;
+  for (auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  for (auto& e : envs) envp.push_back(const_cast<char*>(e.c_str()));
+  envp.push_back(nullptr);
+
+  sigset_t fwd, old;
+  sigemptyset(&fwd);
+  for (int s : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH}) sigaddset(&fwd, s);
+  pthread_sigmask(SIG_BLOCK, &fwd, &old);
+  for (int fd : keep) fcntl(fd, F_SETFD, 0);
+  execve(file.c_str(), argv.data(), envp.data());
+  int e = errno;
+  for (int fd : keep) fcntl(fd, F_SETFD, FD_CLOEXEC);  // as they were (0-2 included, see above)
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  close(p[0]);
+  return Napi::Number::New(env, -e);
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("spawn", Napi::Function::New(env, SpawnJs));
   exports.Set("proceed", Napi::Function::New(env, ProceedJs));
@@ -471,6 +528,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("isatty", Napi::Function::New(env, IsattyJs));
   exports.Set("nsType", Napi::Function::New(env, NsTypeJs));
   exports.Set("sealedCopy", Napi::Function::New(env, SealedCopyJs));
+  exports.Set("execSupervisor", Napi::Function::New(env, ExecSupervisorJs));
   return exports;
 }
 

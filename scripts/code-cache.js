@@ -13,7 +13,8 @@ if (process.argv[2] !== '--child') {
   const { BUNDLE, CACHE } = require('../bin/load-bundle.js');
   fs.rmSync(CACHE, { force: true });
   if (!fs.existsSync(BUNDLE)) process.exit(0);
-  const r = spawnSync(process.execPath, [__filename, '--child'], { stdio: 'ignore' });
+  // Node supervises that run itself: a handoff would exec nsrun-supervise before the cache is written
+  const r = spawnSync(process.execPath, [__filename, '--child'], { stdio: 'ignore', env: { ...process.env, NSRUN_SUPERVISOR: 'node' } });
   if (r.status !== 0 || !fs.existsSync(CACHE)) console.error('code-cache: no cache written (the CLI starts without it)');
   process.exit(0);
 }

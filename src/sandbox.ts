@@ -66,6 +66,25 @@ export interface SpawnExtras {
   planFds?: number[];
   /** --step: called before each setup step; the child waits until the promise resolves. */
   stepper?: Stepper;
+  /**
+   * @internal The CLI hands the running sandbox to nsrun-supervise (Sandbox.detach): Node keeps
+   * no streams on its fds and reads nsrun-init's control pipe only up to "running".
+   */
+  handoff?: boolean;
+}
+
+/** @internal What nsrun-supervise takes over from a handoff sandbox. */
+export interface Detached {
+  pid: number;
+  /** The first process's pidfd while Node has not reaped it ... */
+  pidfd?: number;
+  /** ... else its wait status. */
+  waitStatus?: number;
+  control?: number;
+  master?: number;
+  relay?: [number, number, number];
+  cgroup?: SandboxCgroup;
+  registration?: registry.Registration;
 }
 
 export interface StepInfo {
@@ -107,6 +126,11 @@ export class Sandbox extends EventEmitter {
   private masterFd = -1;
   private alive = true;
   private finalStatus: number | undefined;
+  private exitInfo: ExitInfo | undefined;
+  /** Handoff mode: the fds kept raw for nsrun-supervise. */
+  private kept: { control?: number; relay?: [number, number, number]; cgroup?: SandboxCgroup } | undefined;
+  /** @internal set by startPlan for a named sandbox */
+  registration?: registry.Registration;
 
   /** @internal use spawn() */
   constructor(p: {
@@ -120,8 +144,10 @@ export class Sandbox extends EventEmitter {
     /** 'inherit' with terminals: our ends of the pipes standing in for them (-1: not relayed). */
     relay?: [number, number, number];
     cgroup?: SandboxCgroup;
+    handoff?: boolean;
   }) {
     super();
+    if (p.handoff) this.kept = { control: p.control, relay: p.relay, cgroup: p.cgroup };
     this.pid = p.pid;
     this.pidfd = p.pidfd;
     this.plan = p.plan;
@@ -137,8 +163,8 @@ export class Sandbox extends EventEmitter {
     }
     let terminalDone: Promise<void> = Promise.resolve();
     let t: tty.ReadStream | null = null;
-    if (p.master !== undefined) {
-      this.masterFd = p.master;
+    if (p.master !== undefined) this.masterFd = p.master;
+    if (p.master !== undefined && !p.handoff) {
       t = new tty.ReadStream(p.master);
       this.terminal = t;
       const term = t;
@@ -152,7 +178,7 @@ export class Sandbox extends EventEmitter {
       this.terminal = null;
     }
 
-    const relayDone = p.relay ? this.relayTerminals(p.relay) : { output: Promise.resolve(), stop: () => {} };
+    const relayDone = p.relay && !p.handoff ? this.relayTerminals(p.relay) : { output: Promise.resolve(), stop: () => {} };
 
     let ready!: () => void;
     let failed!: (e: Error) => void;
@@ -162,7 +188,9 @@ export class Sandbox extends EventEmitter {
     });
     this.started.catch(() => {});
     let controlDone: Promise<void> = Promise.resolve();
-    if (p.control !== undefined) {
+    if (p.control !== undefined && p.handoff) {
+      controlDone = this.readUntilRunning(p.control, ready, failed);
+    } else if (p.control !== undefined) {
       ({ controlDone } = this.readControl(p.control, ready, failed));
     } else {
       ready();
@@ -170,6 +198,7 @@ export class Sandbox extends EventEmitter {
 
     const exit = p.exit.then((info) => {
       this.alive = false;
+      this.exitInfo = info;
       n.close(this.pidfd);
       return info;
     });
@@ -187,7 +216,8 @@ export class Sandbox extends EventEmitter {
         this.finalStatus !== undefined
           ? decodeWaitStatus(this.finalStatus)
           : { exitCode: info.exitCode, signal: info.signal === null ? null : SIGNAL_NAMES.get(info.signal) ?? null };
-      if (p.cgroup) {
+      if (p.cgroup && !p.handoff) {
+        // (a handoff sandbox's cgroup goes with nsrun-supervise, or with spawnPlan on failure)
         const oom = p.cgroup.oom();
         if (oom && oom.kills > 0) r.oom = oom;
         await p.cgroup.remove();
@@ -242,7 +272,7 @@ export class Sandbox extends EventEmitter {
           ready();
         } else if (kind === 'E') {
           started = true;
-          failed(systemError({ step: 'exec', object: this.plan.command[0], syscall: 'execve', errno: value, side: 'init', context: { rootless: this.plan.caller.rootless } }));
+          failed(this.execFailed(value));
         } else if (kind === 'S') {
           // Deferred: a command may stop before the caller of spawn() had a chance to listen.
           setImmediate(() => this.emit('stop'));
@@ -253,13 +283,57 @@ export class Sandbox extends EventEmitter {
     });
     const controlDone = new Promise<void>((resolve) => {
       sock.on('close', () => {
-        if (!started)
-          failed(new NsrunError({ step: 'init', object: 'nsrun-init', reason: 'exited before starting the command', code: 'ERR_NSRUN_INIT', side: 'init' }));
+        if (!started) failed(initGone());
         resolve();
       });
       sock.on('error', () => {});
     });
     return { controlDone };
+  }
+
+  /**
+   * Handoff mode: read the control pipe exactly up to 'R' (a stream would read ahead and swallow
+   * records meant for nsrun-supervise), then leave it. On failure read it to the end and close it.
+   */
+  private async readUntilRunning(fd: number, ready: () => void, failed: (e: Error) => void): Promise<void> {
+    const read = (len: number) =>
+      new Promise<Buffer | undefined>((resolve) => {
+        const b = Buffer.alloc(len);
+        fs.read(fd, b, 0, len, null, (err, got) => resolve(err || got < len ? undefined : b));
+      });
+    for (;;) {
+      const rec = await read(1);
+      const kind = rec && String.fromCharCode(rec[0]);
+      if (kind === 'R') return ready();
+      const value = kind === 'E' || kind === 'X' ? await read(4) : undefined;
+      if (kind === 'E' || kind === undefined) {
+        failed(kind === 'E' ? this.execFailed(value?.readInt32LE(0) ?? 0) : initGone());
+        while (await read(1)); // to EOF: nsrun-init is on its way out
+        fs.closeSync(fd);
+        return;
+      }
+    }
+  }
+
+  private execFailed(errno: number): NsrunError {
+    return systemError({ step: 'exec', object: this.plan.command[0], syscall: 'execve', errno, side: 'init', context: { rootless: this.plan.caller.rootless } });
+  }
+
+  /** @internal Handoff mode: the state nsrun-supervise takes over. Node must not use the Sandbox after. */
+  detach(): Detached {
+    if (!this.kept) throw new Error('detach: not a handoff sandbox');
+    const info = this.exitInfo;
+    const waitStatus = !info ? undefined : info.signal !== null ? info.signal : (info.exitCode ?? 125) << 8;
+    return {
+      pid: this.pid,
+      pidfd: this.alive ? this.pidfd : undefined,
+      waitStatus,
+      control: this.kept.control,
+      master: this.masterFd >= 0 ? this.masterFd : undefined,
+      relay: this.kept.relay,
+      cgroup: this.kept.cgroup,
+      registration: this.registration,
+    };
   }
 
   /** Send a signal to the sandbox (nsrun-init forwards it to the command). */
@@ -277,6 +351,10 @@ export class Sandbox extends EventEmitter {
   resize(rows: number, cols: number): void {
     if (this.masterFd >= 0) native().setWinsize(this.masterFd, rows, cols);
   }
+}
+
+function initGone(): NsrunError {
+  return new NsrunError({ step: 'init', object: 'nsrun-init', reason: 'exited before starting the command', code: 'ERR_NSRUN_INIT', side: 'init' });
 }
 
 function withTimeout(p: Promise<void>, ms: number): Promise<void> {
@@ -499,6 +577,7 @@ async function spawnWith(plan: Plan, facts: HostFacts, extras: SpawnExtras, cg?:
     pipes: pipes && plan.stdio === 'pipe' ? [pipes[0][1], pipes[1][0], pipes[2][0]] : undefined,
     relay: pipes && plan.stdio === 'inherit' ? [pipes[0][1], pipes[1][0], pipes[2][0]] : undefined,
     cgroup: cg,
+    handoff: extras.handoff,
   });
   try {
     await sandbox.started;
@@ -523,9 +602,9 @@ export async function startPlan(plan: Plan, facts: HostFacts, name: string | und
   if (name === undefined) return spawnPlan(plan, facts, extras);
   registry.checkAvailable(name);
   const sb = await spawnPlan(plan, facts, extras);
-  let unregister: () => void;
+  let registration: registry.Registration;
   try {
-    unregister = registry.register({
+    registration = registry.register({
       name,
       pid: sb.pid,
       startTime: registry.processStartTime(sb.pid) ?? '',
@@ -542,7 +621,8 @@ export async function startPlan(plan: Plan, facts: HostFacts, name: string | und
     throw e;
   }
   faultPoint('registry');
-  sb.exited.finally(() => unregister());
+  sb.registration = registration;
+  sb.exited.finally(() => registration.unregister());
   Object.defineProperty(sb, 'name', { value: name, enumerable: true });
   return sb;
 }

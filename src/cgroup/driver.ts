@@ -64,6 +64,8 @@ export interface CgroupDriver {
   /** SIGKILL every process in the cgroup, none escaping (cgroup.kill, or freeze-kill-thaw on v1). */
   killAll(h: CgroupHandle): Promise<void>;
   oom(h: CgroupHandle): OomInfo | undefined;
+  /** The file oom() reads its `oom_kill N` line from (for nsrun-supervise). */
+  oomFile(h: CgroupHandle): string | undefined;
   /** The limit files as they read now (file -> first line). */
   readLimits(h: CgroupHandle): Record<string, string>;
 }

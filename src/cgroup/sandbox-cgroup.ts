@@ -175,6 +175,24 @@ export class SandboxCgroup {
   async remove(): Promise<void> {
     if (await removeCgroup(this.driver, this.setup)) fs.rmSync(this.file, { force: true });
   }
+
+  /** What nsrun-supervise needs to remove it in the usual case (empty directories) and to read OOM kills. */
+  handoff(): { dirs: string[]; record: string; oomFile?: string; oomSource?: string } {
+    const oomFile = this.driver.oomFile(this.setup);
+    return { dirs: this.setup.dirs, record: this.file, oomFile, oomSource: oomFile && path.basename(oomFile) };
+  }
+}
+
+/**
+ * Remove the cgroup of one record of this process (nsrun-supervise runs this when rmdir alone did
+ * not do: something is left inside). Returns whether it is gone.
+ */
+export async function removeRecorded(file: string): Promise<boolean> {
+  const rec = readRecord(file);
+  if (!rec || rec.owner.pid !== process.pid) return false;
+  if (!(await removeCgroup(driverFor(rec.version), rec))) return false;
+  fs.rmSync(file, { force: true });
+  return true;
 }
 
 export interface CgroupInfo {

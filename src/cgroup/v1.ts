@@ -193,15 +193,16 @@ export class V1Driver implements CgroupDriver {
     if (frozen) await this.freeze(h, false).catch(() => {});
   }
 
+  oomFile(h: CgroupHandle): string | undefined {
+    return h.memory ? path.join(h.memory, 'memory.oom_control') : undefined;
+  }
+
   oom(h: CgroupHandle): OomInfo | undefined {
-    if (!h.memory) return undefined;
-    const text = readText(path.join(h.memory, 'memory.oom_control'));
-    const m = /^oom_kill (\d+)$/m.exec(text ?? '');
-    if (m) return { kills: Number(m[1]), source: 'memory.oom_control' };
-    // kernels before 4.13: the limit was hit (failcnt) while the group was under OOM
-    const under = /^under_oom 1$/m.test(text ?? '');
-    const fail = Number(readText(path.join(h.memory, 'memory.failcnt')) ?? 0);
-    return { kills: under && fail > 0 ? 1 : 0, source: 'memory.failcnt' };
+    const file = this.oomFile(h);
+    if (!file) return undefined;
+    // oom_kill is there since Linux 4.13; nsrun needs 5.3 (pidfds) anyway
+    const m = /^oom_kill (\d+)$/m.exec(readText(file) ?? '');
+    return m ? { kills: Number(m[1]), source: 'memory.oom_control' } : undefined;
   }
 
   readLimits(h: CgroupHandle): Record<string, string> {

@@ -145,9 +145,14 @@ export class V2Driver implements CgroupDriver {
   }
 
   oom(h: CgroupHandle): OomInfo | undefined {
-    if (!h.memory) return undefined;
-    const m = /^oom_kill (\d+)$/m.exec(readText(path.join(h.memory, 'memory.events')) ?? '');
+    const file = this.oomFile(h);
+    if (!file) return undefined;
+    const m = /^oom_kill (\d+)$/m.exec(readText(file) ?? '');
     return m ? { kills: Number(m[1]), source: 'memory.events' } : undefined;
+  }
+
+  oomFile(h: CgroupHandle): string | undefined {
+    return h.memory ? path.join(h.memory, 'memory.events') : undefined;
   }
 
   readLimits(h: CgroupHandle): Record<string, string> {

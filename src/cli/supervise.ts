@@ -1,10 +1,13 @@
 // What the CLI does while a sandbox (nsrun run) or a joined command (nsrun exec) runs: forward
-// signals, relay the terminal, and return the status a shell expects.
+// signals, relay the terminal, and return the status a shell expects. Once the command runs, this
+// is handed to nsrun-supervise (./handoff.ts), which does the same without keeping Node resident;
+// Node supervises itself when it is missing or NSRUN_SUPERVISOR=node.
 import * as fs from 'node:fs';
 import type { OomInfo } from '../cgroup/driver';
 import { formatBytes } from '../cgroup/limits';
 import type { Plan } from '../plan/types';
 import { shellStatus, type Sandbox, type SpawnExtras } from '../sandbox';
+import { handOff, handoffTarget } from './handoff';
 import { attachTerminal } from './terminal';
 
 /** Signals a user sends to nsrun that the command should get instead. */
@@ -18,11 +21,13 @@ export async function supervise(plan: Plan, start: (extras: SpawnExtras) => Prom
   for (const sig of FORWARDED_SIGNALS) process.on(sig, forward);
 
   let restore = () => {};
+  const supervisor = handoffTarget();
   try {
     const winsize = plan.stdio === 'pty' ? { rows: process.stdout.rows, cols: process.stdout.columns } : undefined;
-    sandbox = await start({ winsize });
-    if (plan.stdio === 'pty') restore = attachTerminal(sandbox);
+    sandbox = await start({ winsize, handoff: supervisor !== undefined });
     for (const sig of pending.splice(0)) sandbox.kill(sig);
+    if (supervisor) return await handOff(supervisor, sandbox, plan);
+    if (plan.stdio === 'pty') restore = attachTerminal(sandbox);
     const r = await sandbox.exited;
     const status = shellStatus(r);
     if (r.oom && status === 137) fs.writeSync(2, `${oomMessage(plan, r.oom)}\n`);
@@ -35,7 +40,12 @@ export async function supervise(plan: Plan, start: (extras: SpawnExtras) => Prom
 
 /** The one line for a sandbox the memory limit killed. */
 export function oomMessage(plan: Plan, oom: OomInfo): string {
+  return `${oomPrefix(plan, oom.source)}${oom.kills})`;
+}
+
+/** That line up to the number of kills (nsrun-supervise adds the number). */
+export function oomPrefix(plan: Plan, source: string): string {
   const limit = plan.cgroup?.limits.memory;
   const what = limit !== undefined ? `the memory limit (--memory ${formatBytes(limit)})` : 'its memory limit';
-  return `nsrun: the sandbox was killed by ${what}: out of memory (${oom.source}: oom_kill ${oom.kills})`;
+  return `nsrun: the sandbox was killed by ${what}: out of memory (${source}: oom_kill `;
 }

@@ -97,6 +97,8 @@ export interface NativeBinding {
   isatty(fd: number): boolean;
   nsType(fd: number): number;
   sealedCopy(fd: number, name: string): number;
+  /** Replace this process by nsrun-supervise; returns -errno only if the exec failed. */
+  execSupervisor(file: string, argv: string[], envp: string[], keepFds: number[], options: Buffer): number;
 }
 
 /** The package root: the nearest directory above this file holding binding.gyp (this file may be
@@ -147,6 +149,16 @@ export function initFd(): number {
   } finally {
     fs.closeSync(src);
   }
+}
+
+/** nsrun-supervise, if it was built (the CLI then hands running sandboxes to it). */
+export function supervisorPath(): string | undefined {
+  return buildDirs.map((d) => path.join(d, 'nsrun-supervise')).find((f) => fs.existsSync(f));
+}
+
+/** A file of the package (dist/..., bin/...). */
+export function packageFile(rel: string): string {
+  return path.join(root, rel);
 }
 
 export function initPath(): string {

@@ -148,7 +148,14 @@ export function checkAvailable(name: string): void {
 }
 
 /** Registers an entry; the returned function removes it (only if it is still ours). */
-export function register(entry: RegistryEntry): () => void {
+/** A registry entry this process wrote: `id` (dev:ino) tells it from a later one of the same name. */
+export interface Registration {
+  file: string;
+  id: string;
+  unregister(): void;
+}
+
+export function register(entry: RegistryEntry): Registration {
   const dir = openStateDir(true)!;
   const file = path.join(dir, `${entry.name}.json`);
   const tmp = path.join(dir, `.${entry.name}.${process.pid}.${Date.now()}.tmp`);
@@ -170,8 +177,13 @@ export function register(entry: RegistryEntry): () => void {
     throw e;
   }
   fs.rmSync(tmp, { force: true });
-  return () => {
-    const current = readEntry(file);
-    if (current && current.pid === entry.pid && current.startTime === entry.startTime) fs.rmSync(file, { force: true });
+  const st = fs.lstatSync(file, { bigint: true });
+  return {
+    file,
+    id: `${st.dev}:${st.ino}`,
+    unregister: () => {
+      const current = readEntry(file);
+      if (current && current.pid === entry.pid && current.startTime === entry.startTime) fs.rmSync(file, { force: true });
+    },
   };
 }
