@@ -63,7 +63,8 @@ export function runBuilder(y: Argv): Argv {
     .option('step', { type: 'boolean', group: 'Teaching:', describe: 'pause before each setup step, show what to look at from another terminal, go on with Enter' })
     .option('explain', { type: 'boolean', group: 'Teaching:', describe: 'print every step of the plan before running it' })
     .example('$0 --pid --net --uts --hostname box -- /bin/sh', 'a shell with its own PIDs, network and hostname')
-    .example('$0 -r --explain -- id', 'show the plan, then run id as root in a user namespace');
+    .example('$0 -r --explain -- id', 'show the plan, then run id as root in a user namespace')
+    .epilog('Once COMMAND runs, nsrun replaces its Node process by nsrun-supervise (same PID, a few hundred KB) to forward signals, relay the terminal and clean up. NSRUN_SUPERVISOR=node keeps Node supervising.');
 }
 
 function writeErr(lines: string[]): void {
