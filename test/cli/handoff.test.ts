@@ -42,7 +42,17 @@ function pssKb(pid: number): number {
   return Number(m![1]);
 }
 
-function expectSupervisor(pid: number, cmdline: string[]): void {
+async function expectSupervisor(pid: number, cmdline: string[]): Promise<void> {
+  // sleep may run a moment before the exec (and the supervisor's own start) is done
+  const link = (f: string) => {
+    try {
+      return fs.readlinkSync(`/proc/${pid}/fd/${f}`);
+    } catch {
+      return ''; // closed meanwhile (Node's fds go at the exec)
+    }
+  };
+  const hasSignalfd = () => fs.readdirSync(`/proc/${pid}/fd`).some((f) => link(f) === 'anon_inode:[signalfd]');
+  await poll(hasSignalfd, 'the supervisor set up', 5000);
   expect(fs.readlinkSync(`/proc/${pid}/exe`)).toBe(SUPERVISOR);
   expect(comm(pid)).toBe('nsrun');
   // ps shows the user's command line, as before the handoff
@@ -62,7 +72,7 @@ describe.skipIf(!supervisorBuilt)(gated(supervisorBuilt, 'handoff to nsrun-super
   test.skipIf(!isRoot)(gated(isRoot, 'as root: Node is replaced by nsrun-supervise; SIGTERM is forwarded, status 143', 'needs root'), async () => {
     const args = ['--pid', '--net', '--uts'];
     const s = await startSleep(args);
-    expectSupervisor(s.pid, [...args, '--', 'sleep', '30']);
+    await expectSupervisor(s.pid, [...args, '--', 'sleep', '30']);
     s.c.kill('SIGTERM');
     expect(await s.exited).toBe(143);
     expect(s.stderr()).toBe('');
@@ -70,7 +80,7 @@ describe.skipIf(!supervisorBuilt)(gated(supervisorBuilt, 'handoff to nsrun-super
 
   test.skipIf(!unprivilegedUserns)(gated(unprivilegedUserns, 'rootless (nobody): the same, SIGINT gives 130', 'needs setpriv and unprivileged user namespaces'), async () => {
     const s = await startSleep(['--pid'], { asUser: NOBODY });
-    expectSupervisor(s.pid, ['--pid', '--', 'sleep', '30']);
+    await expectSupervisor(s.pid, ['--pid', '--', 'sleep', '30']);
     s.c.kill('SIGINT');
     expect(await s.exited).toBe(130);
   });
@@ -78,13 +88,31 @@ describe.skipIf(!supervisorBuilt)(gated(supervisorBuilt, 'handoff to nsrun-super
   test.skipIf(!isRoot)(gated(isRoot, 'a named sandbox: its registry entry goes when the supervisor sees it exit', 'needs root'), async () => {
     const name = `handoff${process.pid}`;
     const s = await startSleep(['--name', name, '--pid']);
-    expect(fs.readlinkSync(`/proc/${s.pid}/exe`)).toBe(SUPERVISOR);
+    await poll(() => fs.readlinkSync(`/proc/${s.pid}/exe`) === SUPERVISOR, 'nsrun-supervise running', 5000);
     expect(fs.existsSync(`/run/nsrun/${name}.json`)).toBe(true);
     const sleep = children(children(s.pid)[0])[0];
     process.kill(sleep, 'SIGKILL');
     expect(await s.exited).toBe(137);
     expect(fs.existsSync(`/run/nsrun/${name}.json`)).toBe(false);
   });
+
+  for (const args of [['--pid'], ['--uts']]) {
+    test.skipIf(!isRoot)(gated(isRoot, `SIGKILL of the supervisor takes the sandbox with it (${args[0]}: ${args[0] === '--pid' ? 'PID 1 dies' : 'nsrun-init kills what is below it'})`, 'needs root'), async () => {
+      const s = await startSleep(args);
+      const init = children(s.pid)[0];
+      const sleep = children(init)[0];
+      s.c.kill('SIGKILL');
+      await s.exited;
+      const gone = (pid: number) => {
+        try {
+          return /^Z/.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]);
+        } catch {
+          return true;
+        }
+      };
+      await poll(() => gone(init) && gone(sleep), 'nsrun-init and sleep gone', 5000);
+    });
+  }
 
   test.skipIf(!isRoot)(gated(isRoot, 'NSRUN_SUPERVISOR=node keeps Node supervising', 'needs root'), async () => {
     const s = await startSleep(['--pid'], { env: { ...process.env, NSRUN_SUPERVISOR: 'node' } });
