@@ -23,7 +23,7 @@ esbuild.build({
   // The fault-injection hook (src/parent/fault.ts) is for tests: compiled out of the CLI users run.
   define: { __NSRUN_FAULTS__: 'false' },
   minifySyntax: true, // drops the dead branches the define leaves
-  // `import yargs` would otherwise pick yargs' ESM build, whose cliui wraps help text with a naive
+  // `import yargs from 'yargs/yargs'` would otherwise pick yargs' ESM build, whose cliui wraps help text with a naive
   // wrap (ignores newlines, breaks words): take the CommonJS builds that `node dist/cli/main.js` uses.
   plugins: [
     {
@@ -45,7 +45,7 @@ esbuild.build({
     {
       name: 'commonjs-yargs',
       setup(build) {
-        build.onResolve({ filter: /^yargs$/ }, (args) => ({ path: require.resolve('yargs', { paths: [args.resolveDir] }) }));
+        build.onResolve({ filter: /^yargs(\/yargs)?$/ }, (args) => ({ path: require.resolve(args.path, { paths: [args.resolveDir] }) }));
       },
     },
   ],

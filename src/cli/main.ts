@@ -2,7 +2,9 @@
 // `nsrun -p ps` runs ps while `nsrun ps` lists sandboxes); each has its own yargs parser. Every
 // failure ends as one `nsrun: ...` line (and a hint), exit 125.
 import * as fs from 'node:fs';
-import yargs, { type Argv } from 'yargs';
+import type { Argv } from 'yargs';
+// the CommonJS factory: the package root would also build (and discard) a singleton parser of process.argv
+import yargs from 'yargs/yargs';
 import { formatError, isNsrunError, usageError } from '../errors';
 import { doctorBuilder, doctorHandler } from './doctor';
 import { execBuilder, execHandler, extractNamespacePaths, splitExecCommand } from './exec';
