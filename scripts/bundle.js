@@ -43,6 +43,22 @@ esbuild.build({
       },
     },
     {
+      // yargs requires node:assert at load for two functions it calls only when a command is
+      // misdeclared; node:assert pulls in its error formatting and a stderr stream (a few ms).
+      name: 'lazy-assert-for-yargs',
+      setup(build) {
+        build.onResolve({ filter: /^assert$/ }, (args) =>
+          args.importer.includes(`${path.sep}node_modules${path.sep}yargs${path.sep}`) ? { path: 'assert', namespace: 'lazy-assert' } : undefined);
+        build.onLoad({ filter: /.*/, namespace: 'lazy-assert' }, () => ({
+          contents: `module.exports = {
+  notStrictEqual: (...a) => require('node:assert').notStrictEqual(...a),
+  strictEqual: (...a) => require('node:assert').strictEqual(...a),
+};`,
+          loader: 'js',
+        }));
+      },
+    },
+    {
       name: 'commonjs-yargs',
       setup(build) {
         build.onResolve({ filter: /^yargs(\/yargs)?$/ }, (args) => ({ path: require.resolve(args.path, { paths: [args.resolveDir] }) }));

@@ -2,7 +2,7 @@
 // links, stats, commands it may run), so tests can simulate hosts this one cannot be; hostEnv()
 // is the real machine. Kernel features are probed by calling them (from a short-lived python3
 // child through ctypes), never inferred from the version number.
-import { spawnSync } from 'node:child_process';
+import type * as childProcess from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { parseMountinfo, type CgroupLayoutName, type MountEntry } from './cgroup/layout';
@@ -139,7 +139,7 @@ export function hostEnv(): DoctorEnv {
       return undefined;
     },
     run(cmd, args) {
-      const r = spawnSync(cmd, args, { encoding: 'utf8', cwd: '/', stdio: ['ignore', 'pipe', 'pipe'], timeout: 10_000, env: { ...process.env, LC_ALL: 'C' } });
+      const r = (require('node:child_process') as typeof childProcess).spawnSync(cmd, args, { encoding: 'utf8', cwd: '/', stdio: ['ignore', 'pipe', 'pipe'], timeout: 10_000, env: { ...process.env, LC_ALL: 'C' } });
       const error = r.error ? ((r.error as NodeJS.ErrnoException).code ?? r.error.message) : undefined;
       return { status: r.status, signal: r.signal, stdout: r.stdout ?? '', stderr: r.stderr ?? '', error };
     },

@@ -3,10 +3,10 @@
 // records). The CLI is a thin layer over this.
 import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
+import type * as net from 'node:net';
 import { constants as osConstants } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
-import * as tty from 'node:tty';
+import type * as tty from 'node:tty';
 import type { OomInfo } from './cgroup/driver';
 import { collectLeftovers, prepareCgroup, SandboxCgroup } from './cgroup/sandbox-cgroup';
 import { NsrunError, systemError, type NsrunErrorFields } from './errors';
@@ -25,6 +25,12 @@ import { buildPlan } from './plan/build';
 import { compilePlan, type StepMeta } from './plan/compile';
 import { describeStep, lookAt } from './plan/explain';
 import type { Plan } from './plan/types';
+
+// node:net and node:tty are loaded when a sandbox has pipes or a terminal: a plain `nsrun run`
+// inherits its stdio and never needs them (loading them is a few ms of every start).
+function socket(options: net.SocketConstructorOpts): net.Socket {
+  return new (require('node:net') as typeof net).Socket(options);
+}
 
 export interface ExitResult {
   /** The command's exit status, or null when it was killed by a signal. */
@@ -153,9 +159,9 @@ export class Sandbox extends EventEmitter {
     this.plan = p.plan;
     const n = native();
     if (p.pipes) {
-      this.stdin = new net.Socket({ fd: p.pipes[0], readable: false, writable: true });
-      this.stdout = new net.Socket({ fd: p.pipes[1], readable: true, writable: false });
-      this.stderr = new net.Socket({ fd: p.pipes[2], readable: true, writable: false });
+      this.stdin = socket({ fd: p.pipes[0], readable: false, writable: true });
+      this.stdout = socket({ fd: p.pipes[1], readable: true, writable: false });
+      this.stderr = socket({ fd: p.pipes[2], readable: true, writable: false });
       // A command that closes its stdin early must not crash the caller with EPIPE.
       this.stdin.on('error', () => {});
     } else {
@@ -165,7 +171,7 @@ export class Sandbox extends EventEmitter {
     let t: tty.ReadStream | null = null;
     if (p.master !== undefined) this.masterFd = p.master;
     if (p.master !== undefined && !p.handoff) {
-      t = new tty.ReadStream(p.master);
+      t = new (require('node:tty') as typeof tty).ReadStream(p.master);
       this.terminal = t;
       const term = t;
       terminalDone = new Promise((resolve) => {
@@ -231,13 +237,13 @@ export class Sandbox extends EventEmitter {
     const outputs: Promise<void>[] = [];
     let input: net.Socket | undefined;
     if (fds[0] >= 0) {
-      input = new net.Socket({ fd: fds[0], readable: false, writable: true });
+      input = socket({ fd: fds[0], readable: false, writable: true });
       input.on('error', () => {});
       process.stdin.pipe(input);
     }
     for (const [i, target] of [[1, process.stdout], [2, process.stderr]] as const) {
       if (fds[i] < 0) continue;
-      const out = new net.Socket({ fd: fds[i], readable: true, writable: false });
+      const out = socket({ fd: fds[i], readable: true, writable: false });
       out.pipe(target, { end: false });
       outputs.push(new Promise((resolve) => out.on('close', () => resolve())));
       this.once('relay-stop', () => out.destroy());
@@ -256,7 +262,7 @@ export class Sandbox extends EventEmitter {
   }
 
   private readControl(fd: number, ready: () => void, failed: (e: Error) => void) {
-    const sock = new net.Socket({ fd, readable: true, writable: false });
+    const sock = socket({ fd, readable: true, writable: false });
     let buf = Buffer.alloc(0);
     let started = false;
     sock.on('data', (chunk: Buffer) => {

@@ -1,6 +1,5 @@
 // `nsrun stats [TARGET...] [--no-stream] [--json]`: docker stats for sandboxes and any PID's cgroup.
 import * as fs from 'node:fs';
-import * as tty from 'node:tty';
 import type { Argv } from 'yargs';
 import { list } from '../parent/registry';
 import { exitedLine, formatTable, jsonLine } from '../stats/format';
@@ -37,7 +36,7 @@ export async function statsHandler(argv: ParsedArgs): Promise<number> {
     return 0;
   }
   // a terminal gets the table redrawn in place (as docker does); a pipe gets one table per reading
-  const redraw = !json && !once && tty.isatty(1);
+  const redraw = !json && !once && (require('node:tty') as typeof import('node:tty')).isatty(1);
   const stop = new AbortController();
   const onSignal = () => stop.abort();
   process.on('SIGINT', onSignal);

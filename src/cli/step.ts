@@ -1,9 +1,9 @@
 // --step for the CLI: before each setup step, say what comes and what to look at from another
 // terminal, and wait for Enter on the controlling terminal (the command's stdin is left alone).
 import * as fs from 'node:fs';
-import * as readline from 'node:readline';
+import type * as readline from 'node:readline';
 import type { Readable } from 'node:stream';
-import * as tty from 'node:tty';
+import type * as tty from 'node:tty';
 import { usageError } from '../errors';
 import type { StepInfo, Stepper } from '../sandbox';
 
@@ -16,11 +16,12 @@ export interface TerminalStepper extends Stepper {
 export function terminalStepper(write: (text: string) => void = (t) => fs.writeSync(2, t)): TerminalStepper {
   let input: Readable;
   try {
-    input = new tty.ReadStream(fs.openSync('/dev/tty', fs.constants.O_RDONLY | fs.constants.O_NOCTTY));
+    // node:tty and node:readline only for --step (loading them costs every other start a few ms)
+    input = new (require('node:tty') as typeof tty).ReadStream(fs.openSync('/dev/tty', fs.constants.O_RDONLY | fs.constants.O_NOCTTY));
   } catch {
     throw usageError('--step', 'needs a terminal to read Enter from (no /dev/tty)');
   }
-  const rl = readline.createInterface({ input, terminal: false });
+  const rl = (require('node:readline') as typeof readline).createInterface({ input, terminal: false });
   let current: { resolve: () => void; reject: (e: Error) => void } | undefined;
   rl.on('line', () => {
     const c = current;

@@ -1,6 +1,6 @@
 // Writes the sandbox's uid/gid maps from the parent, in the host's /proc, while the child waits
 // (never from inside the sandbox's view of /proc).
-import { execFile } from 'node:child_process';
+import type * as childProcess from 'node:child_process';
 import * as fs from 'node:fs';
 import { NsrunError, systemError } from '../errors';
 import type { IdRange } from '../options';
@@ -24,7 +24,8 @@ function writeProcFile(pid: number, file: string, text: string, rootless: boolea
 function runHelper(helper: string, pid: number, ranges: IdRange[]): Promise<void> {
   const args = [String(pid), ...ranges.flatMap((r) => [String(r.inner), String(r.outer), String(r.count)])];
   return new Promise((resolve, reject) => {
-    execFile(helper, args, { timeout: 10_000 }, (err, _stdout, stderr) => {
+    // node:child_process only here (id ranges): loading it costs every other start a few ms
+    (require('node:child_process') as typeof childProcess).execFile(helper, args, { timeout: 10_000 }, (err, _stdout, stderr) => {
       if (!err) return resolve();
       const why = String(stderr).trim().split('\n').pop() || err.message;
       reject(new NsrunError({ step: 'id-map', object: helper, reason: why, code: 'EPERM', side: 'parent',
