@@ -3,10 +3,9 @@
 // failure ends as one `nsrun: ...` line (and a hint), exit 125.
 import * as fs from 'node:fs';
 import type { Argv } from 'yargs';
-// the CommonJS factory: the package root would also build (and discard) a singleton parser of process.argv
-import yargs from 'yargs/yargs';
 import { formatError, isNsrunError, usageError } from '../errors';
 import { doctorBuilder, doctorHandler } from './doctor';
+import { fastParse, recordOptions } from './fast-args';
 import { execBuilder, execHandler, extractNamespacePaths, splitExecCommand } from './exec';
 import { inspectBuilder, inspectHandler, killBuilder, killHandler, pauseBuilder, pauseHandler, psBuilder, psHandler, resumeBuilder, resumeHandler } from './manage';
 import type { NamespaceType } from '../linux';
@@ -45,6 +44,8 @@ const COMMANDS = `Commands:
   nsrun stats [TARGET...]            live CPU, memory, network, block I/O, PIDs
   nsrun doctor [--json]              check what this host lets nsrun do`;
 
+const RUN_USAGE = `nsrun [run] [options] -- COMMAND [ARG...]\n\nRun COMMAND in new Linux namespaces.\n\n${COMMANDS}`;
+
 /** What a handler gets besides the parsed arguments. */
 interface Context {
   /** The subcommand's arguments as given (run: the order of --bind/--tmpfs matters). */
@@ -62,7 +63,7 @@ type Sub = {
 };
 
 const SUBCOMMANDS: Record<string, Sub> = {
-  run: { builder: (y) => runBuilder(y).usage(`nsrun [run] [options] -- COMMAND [ARG...]\n\nRun COMMAND in new Linux namespaces.\n\n${COMMANDS}`), handler: (a, c) => runHandler(a, c.rawArgs), positional: true, haltAtWord: true },
+  run: { builder: (y) => runBuilder(y).usage(RUN_USAGE), handler: (a, c) => runHandler(a, c.rawArgs), positional: true, haltAtWord: true },
   exec: { builder: execBuilder, handler: (a, c) => execHandler(a, c.paths), positional: true },
   ps: { builder: psBuilder, handler: psHandler, positional: false },
   inspect: { builder: inspectBuilder, handler: inspectHandler, positional: true },
@@ -73,17 +74,24 @@ const SUBCOMMANDS: Record<string, Sub> = {
   doctor: { builder: doctorBuilder, handler: doctorHandler, positional: false },
 };
 
-export async function main(args: string[]): Promise<number> {
-  const explicit = args[0] !== undefined && Object.hasOwn(SUBCOMMANDS, args[0]);
-  const sub = explicit ? args[0] : 'run';
-  let rest = explicit ? args.slice(1) : args;
-  try {
-    const ctx: Context = { rawArgs: rest, paths: {} };
-    if (sub === 'exec') ({ args: rest, paths: ctx.paths } = extractNamespacePaths(splitExecCommand(rest)));
-    const spec = SUBCOMMANDS[sub];
-    let parser = yargs(rest)
+/** yargs, loaded only for lines the fast path leaves to it. Its CommonJS factory: the package
+ *  root would also build (and discard) a singleton parser of process.argv. */
+function loadYargs(): typeof import('yargs/yargs') {
+  return require('yargs/yargs') as typeof import('yargs/yargs');
+}
+
+/** The yargs parser configuration of every subcommand. Numbers in words stay strings: `sleep 1e3`
+ *  must not become `sleep 1000`. */
+function parserConfiguration(sub: string): Record<string, boolean> {
+  return { 'halt-at-non-option': !!SUBCOMMANDS[sub].haltAtWord, 'populate--': true, 'camel-case-expansion': false, 'parse-positional-numbers': false };
+}
+
+/** The yargs parser for a subcommand's words, as main() uses it (exported for tests). */
+export function parserFor(sub: string, rest: string[]): Argv {
+  return SUBCOMMANDS[sub].builder(
+    loadYargs()(rest)
       .scriptName(sub === 'run' ? 'nsrun' : `nsrun ${sub}`)
-      .parserConfiguration({ 'halt-at-non-option': !!SUBCOMMANDS[sub].haltAtWord, 'populate--': true, 'camel-case-expansion': false })
+      .parserConfiguration(parserConfiguration(sub))
       .strictOptions()
       .exitProcess(false)
       .help()
@@ -93,9 +101,25 @@ export async function main(args: string[]): Promise<number> {
       .wrap(rest.includes('--help') || rest.includes('-h') ? Math.min(110, process.stdout.columns || 100) : null)
       .fail((msg, err) => {
         throw isNsrunError(err) ? err : yargsFailure(msg ?? err?.message ?? 'invalid arguments', sub, rest);
-      });
-    parser = spec.builder(parser);
-    const argv = (await parser.parseAsync()) as unknown as ParsedArgs;
+      }),
+  );
+}
+
+/** The run line parsed without yargs, when the fast path is sure of it (./fast-args.ts). */
+export function fastRunArgs(rest: string[]): ParsedArgs | undefined {
+  const table = recordOptions(SUBCOMMANDS.run.builder);
+  return table && fastParse(rest, table, 'nsrun');
+}
+
+export async function main(args: string[]): Promise<number> {
+  const explicit = args[0] !== undefined && Object.hasOwn(SUBCOMMANDS, args[0]);
+  const sub = explicit ? args[0] : 'run';
+  let rest = explicit ? args.slice(1) : args;
+  try {
+    const ctx: Context = { rawArgs: rest, paths: {} };
+    if (sub === 'exec') ({ args: rest, paths: ctx.paths } = extractNamespacePaths(splitExecCommand(rest)));
+    const spec = SUBCOMMANDS[sub];
+    const argv = (sub === 'run' ? fastRunArgs(rest) : undefined) ?? ((await parserFor(sub, rest).parseAsync()) as unknown as ParsedArgs);
     if (argv.help || argv.version) return 0; // yargs printed them
     const words = [...argv._, ...(argv['--'] ?? [])];
     if (!spec.positional && words.length) throw usageError(String(words[0]), 'unexpected argument', `see nsrun ${sub} --help`);
