@@ -490,9 +490,9 @@ function section2(o, peers) {
   const cliMain = path.join(ROOT, 'dist/cli/main.js');
   if (fs.existsSync(path.join(ROOT, 'dist/nsrun.js'))) {
     // Reference: Node plus loading the CLI the way bin/nsrun.js does (the bundle with its code cache), without running it.
-    const loader = path.join(ROOT, 'bin/load-bundle.js');
+    const loader = path.join(ROOT, 'bin/nsrun.js');
     cmds.push({ name: 'node + load CLI', key: 'load', file: process.execPath, args: ['-e', `require(${JSON.stringify(loader)}).loadBundle()`],
-      show: 'node -e "require(\'bin/load-bundle.js\').loadBundle()"  (reference: loading the bundled CLI only)' });
+      show: 'node -e "require(\'bin/nsrun.js\').loadBundle()"  (reference: loading the bundled CLI only)' });
   } else if (fs.existsSync(cliMain)) {
     // Reference: Node plus loading the CLI's modules, without running anything.
     cmds.push({ name: 'node + require CLI', key: 'load', file: process.execPath, args: ['-e', `require(${JSON.stringify(cliMain)})`],

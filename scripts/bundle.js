@@ -20,6 +20,7 @@ esbuild.build({
   format: 'cjs',
   logLevel: 'warning',
   legalComments: 'none',
+  charset: 'ascii', // (esbuild's default) bin/nsrun.js reads the bundle as latin1
   // The fault-injection hook (src/parent/fault.ts) is for tests: compiled out of the CLI users run.
   define: { __NSRUN_FAULTS__: 'false' },
   minifySyntax: true, // drops the dead branches the define leaves

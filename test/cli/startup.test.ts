@@ -1,4 +1,4 @@
-// The CLI's start-up path: bin/nsrun.js loads the bundle with V8's code cache (bin/load-bundle.js),
+// The CLI's start-up path: bin/nsrun.js loads the bundle with V8's code cache,
 // uses a cache only for the exact bundle it was made from, and works without one.
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -8,14 +8,14 @@ import { afterAll, describe, expect, test } from 'vitest';
 import { ROOT } from '../helpers/cli';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const loader = require(path.join(ROOT, 'bin', 'load-bundle.js'));
+const loader = require(path.join(ROOT, 'bin', 'nsrun.js'));
 const built = fs.existsSync(loader.BUNDLE);
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'nsrun-startup-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
 /** Load a bundle file in a fresh Node and report whether the cache was taken and the CLI works. */
 function loadIn(bundle: string, cache: string): { cacheUsed: boolean; works: boolean } {
-  const script = `const l = require(${JSON.stringify(path.join(ROOT, 'bin', 'load-bundle.js'))}).loadBundle({ bundle: ${JSON.stringify(bundle)}, cache: ${JSON.stringify(cache)} });
+  const script = `const l = require(${JSON.stringify(path.join(ROOT, 'bin', 'nsrun.js'))}).loadBundle({ bundle: ${JSON.stringify(bundle)}, cache: ${JSON.stringify(cache)} });
     console.log(JSON.stringify({ cacheUsed: l.cacheUsed, main: typeof l.cli.main }));`;
   const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', cwd: ROOT });
   expect(r.stderr).toBe('');
@@ -37,7 +37,7 @@ describe.skipIf(!built)(built ? 'CLI start-up' : 'CLI start-up (skipped: dist/ns
     fs.copyFileSync(loader.CACHE, cache);
     expect(loadIn(bundle, cache).cacheUsed).toBe(false);
     // a cache made for this copy is taken ...
-    const made = spawnSync(process.execPath, ['-e', `const m = require(${JSON.stringify(path.join(ROOT, 'bin', 'load-bundle.js'))});
+    const made = spawnSync(process.execPath, ['-e', `const m = require(${JSON.stringify(path.join(ROOT, 'bin', 'nsrun.js'))});
       const l = m.loadBundle({ bundle: ${JSON.stringify(bundle)}, produce: true });
       require('node:fs').writeFileSync(${JSON.stringify(cache)}, m.cacheContents(l));`], { encoding: 'utf8' });
     expect(made.stderr).toBe('');
@@ -48,6 +48,12 @@ describe.skipIf(!built)(built ? 'CLI start-up' : 'CLI start-up (skipped: dist/ns
     fs.writeFileSync(bundle, `${text.slice(0, i)}Nsrun${text.slice(i + 5)}`);
     fs.utimesSync(bundle, new Date(), new Date(Date.now() + 5000));
     expect(loadIn(bundle, cache)).toEqual({ cacheUsed: false, works: true });
+  });
+
+  test('the bundle is ASCII (bin/nsrun.js reads it as latin1), and requiring bin/nsrun.js runs nothing', () => {
+    expect(/[^\x00-\x7f]/.test(fs.readFileSync(loader.BUNDLE, 'latin1'))).toBe(false);
+    const r = spawnSync(process.execPath, ['-e', `require(${JSON.stringify(path.join(ROOT, 'bin', 'nsrun.js'))}); console.log('loaded')`, '--', '--help'], { encoding: 'utf8' });
+    expect([r.status, r.stdout, r.stderr]).toEqual([0, 'loaded\n', '']);
   });
 
   test('without a cache the CLI still starts', () => {
