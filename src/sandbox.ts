@@ -375,7 +375,7 @@ function childFailure(f: NativeFailure, meta: StepMeta[], plan: Plan): NsrunErro
     syscall: f.syscall,
     errno: f.errno,
     side: 'child',
-    context: { rootless: plan.caller.rootless, namespaces: plan.namespaces },
+    context: { rootless: plan.caller.rootless, namespaces: plan.namespaces, memory: plan.cgroup?.limits.memory },
   });
 }
 
@@ -505,7 +505,10 @@ async function spawnWith(plan: Plan, facts: HostFacts, extras: SpawnExtras, cg?:
       return stopped;
     }
   };
-  await pause('clone', `the child exists in its new namespaces (${plan.namespaces.join(', ') || 'none'}) and waits`, lookAt('clone', h.pid));
+  // (the time namespace, and with a cgroup or --net the cgroup and network ones, come later: unshare-*)
+  const late = plan.steps.flatMap((s) => (s.kind.startsWith('unshare-') ? [s.kind.slice('unshare-'.length)] : []));
+  const cloned = plan.namespaces.filter((ns) => !late.includes(ns));
+  await pause('clone', `the child exists in its new namespaces (${cloned.join(', ') || 'none'}) and waits`, lookAt('clone', h.pid));
   if (plan.idMaps) {
     try {
       await writeIdMapsFromParent(h.pid, plan.idMaps, facts, plan.caller.rootless);

@@ -70,6 +70,9 @@ export function compilePlan(plan: Plan, fds: RuntimeFds): Compiled {
       case 'unshare-time':
         emit(s, { op: OP.UNSHARE, n1: CLONE_NEWTIME }, 'time namespace');
         break;
+      case 'unshare-net':
+        emit(s, { op: OP.UNSHARE, n1: CLONE_FLAG.net }, 'network namespace');
+        break;
       case 'unshare-cgroup':
         emit(s, { op: OP.UNSHARE, n1: CLONE_FLAG.cgroup }, 'cgroup namespace');
         break;
@@ -210,7 +213,10 @@ export function compilePlan(plan: Plan, fds: RuntimeFds): Compiled {
   }
   let cloneFlags = 0;
   const lateCgroupns = plan.steps.some((s) => s.kind === 'unshare-cgroup');
-  if (plan.mode === 'create') for (const ns of plan.namespaces) if (ns !== 'time' && !(ns === 'cgroup' && lateCgroupns)) cloneFlags |= CLONE_FLAG[ns];
+  const lateNetns = plan.steps.some((s) => s.kind === 'unshare-net');
+  if (plan.mode === 'create')
+    for (const ns of plan.namespaces)
+      if (ns !== 'time' && !(ns === 'cgroup' && lateCgroupns) && !(ns === 'net' && lateNetns)) cloneFlags |= CLONE_FLAG[ns];
   return {
     wire: {
       cloneFlags,
