@@ -8,7 +8,7 @@ import { constants as osConstants } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
 import * as tty from 'node:tty';
 import type { OomInfo } from './cgroup/driver';
-import { collectLeftovers, prepareCgroup, SandboxCgroup } from './cgroup/sandbox-cgroup';
+import { collectLeftovers, leftoverSweepDue, prepareCgroup, SandboxCgroup } from './cgroup/sandbox-cgroup';
 import { NsrunError, systemError, type NsrunErrorFields } from './errors';
 import { SIGCONT } from './linux';
 import { initFd as sealedInitFd, native, type ExitInfo, type NativeFailure } from './native/binding';
@@ -256,11 +256,20 @@ export class Sandbox extends EventEmitter {
   }
 
   private readControl(fd: number, ready: () => void, failed: (e: Error) => void) {
-    const sock = new net.Socket({ fd, readable: true, writable: false });
-    let buf = Buffer.alloc(0);
+    // Read natively (a poll on the pipe, read(2) when it is readable): a net.Socket per sandbox
+    // cost more main-thread time than the rest of reading nsrun-init's few bytes together.
+    let buf: Buffer = Buffer.alloc(0);
     let started = false;
-    sock.on('data', (chunk: Buffer) => {
-      buf = Buffer.concat([buf, chunk]);
+    let done!: () => void;
+    const controlDone = new Promise<void>((resolve) => (done = resolve));
+    const onChunk = (chunk: Buffer | null) => {
+      if (chunk === null) {
+        native().close(fd);
+        if (!started) failed(initGone());
+        done();
+        return;
+      }
+      buf = buf.length ? Buffer.concat([buf, chunk]) : chunk;
       while (buf.length > 0) {
         const kind = String.fromCharCode(buf[0]);
         const need = kind === 'E' || kind === 'X' ? 5 : 1;
@@ -280,14 +289,9 @@ export class Sandbox extends EventEmitter {
           this.finalStatus = value;
         }
       }
-    });
-    const controlDone = new Promise<void>((resolve) => {
-      sock.on('close', () => {
-        if (!started) failed(initGone());
-        resolve();
-      });
-      sock.on('error', () => {});
-    });
+    };
+    const rc = native().readFd(fd, onChunk);
+    if (rc < 0) onChunk(null);
     return { controlDone };
   }
 
@@ -381,9 +385,10 @@ function childFailure(f: NativeFailure, meta: StepMeta[], plan: Plan): NsrunErro
 
 /** Start a sandbox from a checked plan. */
 export async function spawnPlan(plan: Plan, facts: HostFacts, extras: SpawnExtras = {}): Promise<Sandbox> {
-  // cgroups a SIGKILLed nsrun left behind are collected by the next run
+  // cgroups a SIGKILLed nsrun left behind are collected by the next run (a library process:
+  // on its first spawn, then every 10 s; with a cgroup of its own, every time)
   if (!plan.cgroup) {
-    if (plan.mode === 'create') await collectLeftovers().catch(() => 0);
+    if (plan.mode === 'create' && leftoverSweepDue()) await collectLeftovers().catch(() => 0);
     return spawnWith(plan, facts, extras);
   }
   // the cgroup exists, limits written, before the clone; it goes again on every failure path

@@ -49,6 +49,15 @@ export function initArgv(plan: Plan, controlFd: number | undefined): string[] {
   return [...argv, '--', ...plan.command];
 }
 
+// The filter as the addon copies it in one go; the default profile's plan is cached (seccomp.ts),
+// and so is its array.
+const filterArrays = new WeakMap<number[], Uint32Array>();
+function filterArray(words: number[]): Uint32Array {
+  let a = filterArrays.get(words);
+  if (!a) filterArrays.set(words, (a = Uint32Array.from(words)));
+  return a;
+}
+
 export function compilePlan(plan: Plan, fds: RuntimeFds): Compiled {
   const steps: WireStep[] = [];
   const meta: StepMeta[] = [];
@@ -203,7 +212,7 @@ export function compilePlan(plan: Plan, fds: RuntimeFds): Compiled {
         emit(s, { op: OP.NO_NEW_PRIVS });
         break;
       case 'seccomp':
-        emit(s, { op: OP.SECCOMP, ids: s.filter.words }, s.filter.profile);
+        emit(s, { op: OP.SECCOMP, ids: filterArray(s.filter.words) }, s.filter.profile);
         break;
       case 'exec':
         if (s.viaInit) emit(s, { op: OP.EXEC, n1: fds.initFd }, 'nsrun-init');
