@@ -124,7 +124,11 @@ Napi::Value SpawnJs(const Napi::CallbackInfo& info) {
     st.s3 = KeepString(s.get(), o.Get("s3"), "step.s3");
     st.s4 = KeepString(s.get(), o.Get("s4"), "step.s4");
     Napi::Value idsV = o.Get("ids");
-    if (idsV.IsArray()) {
+    if (idsV.IsTypedArray() && idsV.As<Napi::TypedArray>().TypedArrayType() == napi_uint32_array) {
+      // (the seccomp program: hundreds of words, copied at once instead of one Get each)
+      Napi::Uint32Array a = idsV.As<Napi::Uint32Array>();
+      s->ids[i].assign(a.Data(), a.Data() + a.ElementLength());
+    } else if (idsV.IsArray()) {
       Napi::Array a = idsV.As<Napi::Array>();
       for (uint32_t k = 0; k < a.Length(); k++)
         s->ids[i].push_back((uint32_t)a.Get(k).As<Napi::Number>().Int64Value());
@@ -331,6 +335,79 @@ Napi::Value PidfdOpenJs(const Napi::CallbackInfo& info) {
   return Check(info.Env(), syscall(SYS_pidfd_open, info[0].As<Napi::Number>().Int32Value(), 0));
 }
 
+// capEff() -> [low 32 bits, high 32 bits] of this thread's effective capabilities | -errno.
+// (capget: cheaper than parsing /proc/self/status, and always current.)
+Napi::Value CapEffJs(const Napi::CallbackInfo& info) {
+  struct {
+    uint32_t version;
+    int pid;
+  } hdr = {0x20080522 /* _LINUX_CAPABILITY_VERSION_3 */, 0};
+  struct {
+    uint32_t effective, permitted, inheritable;
+  } data[2] = {};
+  if (syscall(SYS_capget, &hdr, data) < 0) return Napi::Number::New(info.Env(), -errno);
+  Napi::Array a = Napi::Array::New(info.Env(), 2);
+  a.Set(0u, Napi::Number::New(info.Env(), data[0].effective));
+  a.Set(1u, Napi::Number::New(info.Env(), data[1].effective));
+  return a;
+}
+
+struct FdReader {
+  uv_poll_t poll{};
+  int fd = -1;
+  Napi::FunctionReference cb;
+};
+
+void OnReadable(uv_poll_t* h, int status, int events) {
+  FdReader* r = (FdReader*)h->data;
+  char buf[512];
+  ssize_t n = -1;
+  int err = 0;
+  if (status == 0) {
+    do n = read(r->fd, buf, sizeof(buf)); while (n < 0 && errno == EINTR);
+    if (n < 0) err = errno;
+    if (n < 0 && (err == EAGAIN || err == EWOULDBLOCK)) return;  // spurious wakeup
+  }
+  Napi::Env env = r->cb.Env();
+  if (n > 0) {
+    Napi::HandleScope scope(env);
+    r->cb.MakeCallback(env.Global(), {Napi::Buffer<char>::Copy(env, buf, (size_t)n)});
+    return;
+  }
+  // EOF or an error: stop watching before telling JS, which then closes the fd
+  uv_poll_stop(h);
+  uv_close((uv_handle_t*)h, [](uv_handle_t* hh) {
+    std::unique_ptr<FdReader> r((FdReader*)hh->data);
+    Napi::Env env = r->cb.Env();
+    Napi::HandleScope scope(env);
+    Napi::FunctionReference cb = std::move(r->cb);
+    cb.MakeCallback(env.Global(), {env.Null()});
+  });
+}
+
+// readFd(fd, cb(chunk: Buffer | null)): read a pipe as data arrives (libuv poll, read(2) on the
+// main thread: no stream, no thread pool); null at EOF or on an error, after which the caller
+// closes the fd. Replaces a net.Socket for nsrun-init's control pipe.
+Napi::Value ReadFdJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  if (!info[1].IsFunction()) throw Napi::TypeError::New(env, "readFd: callback required");
+  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+  FdReader* r = new FdReader();
+  r->fd = fd;
+  r->cb = Napi::Persistent(info[1].As<Napi::Function>());
+  uv_loop_t* loop = nullptr;
+  napi_get_uv_event_loop(env, &loop);
+  int rc = uv_poll_init(loop, &r->poll, fd);
+  if (rc < 0) {
+    delete r;
+    return Napi::Number::New(env, rc);
+  }
+  r->poll.data = r;
+  uv_poll_start(&r->poll, UV_READABLE | UV_DISCONNECT, OnReadable);
+  return Napi::Number::New(env, 0);
+}
+
 Napi::Value CloseJs(const Napi::CallbackInfo& info) {
   return Check(info.Env(), close(info[0].As<Napi::Number>().Int32Value()));
 }
@@ -521,6 +598,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("pidfdSendSignal", Napi::Function::New(env, PidfdSendSignalJs));
   exports.Set("pidfdOpen", Napi::Function::New(env, PidfdOpenJs));
   exports.Set("close", Napi::Function::New(env, CloseJs));
+  exports.Set("capEff", Napi::Function::New(env, CapEffJs));
+  exports.Set("readFd", Napi::Function::New(env, ReadFdJs));
   exports.Set("pipe", Napi::Function::New(env, PipeJs));
   exports.Set("socketpair", Napi::Function::New(env, SocketpairJs));
   exports.Set("recvFd", Napi::Function::New(env, RecvFdJs));

@@ -136,6 +136,8 @@ export interface HintContext {
   path?: string;
   /** What the failing step acted on (the error's object). */
   object?: string;
+  /** The sandbox's memory limit in bytes (--memory), when it has one. */
+  memory?: number;
 }
 
 /** Exit status for a command that could not be executed, as shells and docker use them. */
@@ -203,6 +205,14 @@ const HINTS: Record<string, Hint> = {
   'clone EUSERS': () => 'user namespaces nest at most 32 deep',
   'clone EINVAL': () => 'the kernel does not support one of the requested namespace types (see ls /proc/self/ns)',
   'clone ENOMEM': () => 'the PID namespace nsrun runs in may have lost its init (a PID namespace whose PID 1 exited cannot fork)',
+  // The child makes the network namespace itself, after "go": by then it is in its own cgroup,
+  // which pays for the namespace's kernel memory (clone() in nsrun's thread charged nsrun's).
+  'unshare-net ENOMEM': (ctx) =>
+    ctx.memory !== undefined
+      ? `a network namespace takes kernel memory, charged to the sandbox's cgroup: --memory ${Math.round((ctx.memory / 1048576) * 10) / 10}m left too little for it: give the sandbox more memory (a few MB above what the command needs)`
+      : 'the kernel ran out of memory creating the network namespace (or a memory cgroup nsrun runs in is full)',
+  'unshare-net ENOSPC': () => 'the network namespace limit was reached: see sysctl user.max_net_namespaces',
+  'unshare-net EPERM': (ctx) => HINTS['clone EPERM'](ctx),
   'id-map EPERM': (ctx) => {
     if (ctx.rootless) return 'an unprivileged process may map only its own uid/gid; ranges need newuidmap/newgidmap and entries in /etc/subuid and /etc/subgid';
     if (!inInitialUserns()) return 'you are root inside a user namespace: only ids mapped in it (see /proc/self/uid_map) can be mapped into a new one';

@@ -8,7 +8,7 @@ import { constants as osConstants } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
 import type * as tty from 'node:tty';
 import type { OomInfo } from './cgroup/driver';
-import { collectLeftovers, prepareCgroup, SandboxCgroup } from './cgroup/sandbox-cgroup';
+import { collectLeftovers, leftoverSweepDue, prepareCgroup, SandboxCgroup } from './cgroup/sandbox-cgroup';
 import { NsrunError, systemError, type NsrunErrorFields } from './errors';
 import { SIGCONT } from './linux';
 import { initFd as sealedInitFd, native, type ExitInfo, type NativeFailure } from './native/binding';
@@ -262,11 +262,20 @@ export class Sandbox extends EventEmitter {
   }
 
   private readControl(fd: number, ready: () => void, failed: (e: Error) => void) {
-    const sock = socket({ fd, readable: true, writable: false });
-    let buf = Buffer.alloc(0);
+    // Read natively (a poll on the pipe, read(2) when it is readable): a net.Socket per sandbox
+    // cost more main-thread time than the rest of reading nsrun-init's few bytes together.
+    let buf: Buffer = Buffer.alloc(0);
     let started = false;
-    sock.on('data', (chunk: Buffer) => {
-      buf = Buffer.concat([buf, chunk]);
+    let done!: () => void;
+    const controlDone = new Promise<void>((resolve) => (done = resolve));
+    const onChunk = (chunk: Buffer | null) => {
+      if (chunk === null) {
+        native().close(fd);
+        if (!started) failed(initGone());
+        done();
+        return;
+      }
+      buf = buf.length ? Buffer.concat([buf, chunk]) : chunk;
       while (buf.length > 0) {
         const kind = String.fromCharCode(buf[0]);
         const need = kind === 'E' || kind === 'X' ? 5 : 1;
@@ -286,14 +295,9 @@ export class Sandbox extends EventEmitter {
           this.finalStatus = value;
         }
       }
-    });
-    const controlDone = new Promise<void>((resolve) => {
-      sock.on('close', () => {
-        if (!started) failed(initGone());
-        resolve();
-      });
-      sock.on('error', () => {});
-    });
+    };
+    const rc = native().readFd(fd, onChunk);
+    if (rc < 0) onChunk(null);
     return { controlDone };
   }
 
@@ -381,15 +385,16 @@ function childFailure(f: NativeFailure, meta: StepMeta[], plan: Plan): NsrunErro
     syscall: f.syscall,
     errno: f.errno,
     side: 'child',
-    context: { rootless: plan.caller.rootless, namespaces: plan.namespaces },
+    context: { rootless: plan.caller.rootless, namespaces: plan.namespaces, memory: plan.cgroup?.limits.memory },
   });
 }
 
 /** Start a sandbox from a checked plan. */
 export async function spawnPlan(plan: Plan, facts: HostFacts, extras: SpawnExtras = {}): Promise<Sandbox> {
-  // cgroups a SIGKILLed nsrun left behind are collected by the next run
+  // cgroups a SIGKILLed nsrun left behind are collected by the next run (a library process:
+  // on its first spawn, then every 10 s; with a cgroup of its own, every time)
   if (!plan.cgroup) {
-    if (plan.mode === 'create') await collectLeftovers().catch(() => 0);
+    if (plan.mode === 'create' && leftoverSweepDue()) await collectLeftovers().catch(() => 0);
     return spawnWith(plan, facts, extras);
   }
   // the cgroup exists, limits written, before the clone; it goes again on every failure path
@@ -511,7 +516,10 @@ async function spawnWith(plan: Plan, facts: HostFacts, extras: SpawnExtras, cg?:
       return stopped;
     }
   };
-  await pause('clone', `the child exists in its new namespaces (${plan.namespaces.join(', ') || 'none'}) and waits`, lookAt('clone', h.pid));
+  // (the time namespace, and with a cgroup or --net the cgroup and network ones, come later: unshare-*)
+  const late = plan.steps.flatMap((s) => (s.kind.startsWith('unshare-') ? [s.kind.slice('unshare-'.length)] : []));
+  const cloned = plan.namespaces.filter((ns) => !late.includes(ns));
+  await pause('clone', `the child exists in its new namespaces (${cloned.join(', ') || 'none'}) and waits`, lookAt('clone', h.pid));
   if (plan.idMaps) {
     try {
       await writeIdMapsFromParent(h.pid, plan.idMaps, facts, plan.caller.rootless);

@@ -110,11 +110,25 @@ function records(): { file: string; rec: CgroupRecord }[] {
 
 const live = (p?: { pid: number; startTime: string }) => !!p && processStartTime(p.pid) === p.startTime;
 
+/** A spawn without a cgroup of its own sweeps for leftovers at most this often (ms). */
+export const LEFTOVER_SWEEP_INTERVAL = 10_000;
+let lastSweep: number | undefined;
+
+/**
+ * Is a sweep for leftover cgroups due (spawns without a cgroup of their own)? On the first spawn
+ * of a process, then at most every 10 s: a library spawning hundreds of sandboxes a second would
+ * otherwise read the record directory each time. A spawn with a cgroup always sweeps (prepareCgroup).
+ */
+export function leftoverSweepDue(now = performance.now()): boolean {
+  return lastSweep === undefined || now - lastSweep >= LEFTOVER_SWEEP_INTERVAL;
+}
+
 /**
  * Remove the cgroups of nsrun processes that died without cleaning up (SIGKILL): kill what is
  * left inside, rmdir, drop the record. Returns how many were collected.
  */
 export async function collectLeftovers(): Promise<number> {
+  lastSweep = performance.now();
   let n = 0;
   for (const { file, rec } of records()) {
     if (live(rec.owner)) continue;

@@ -46,6 +46,10 @@ export function supervisorOptions(sb: Sandbox, plan: Plan): { options: [string, 
  * sandbox is stopped and cleaned up here, and the status is 125.
  */
 export async function handOff(file: string, sb: Sandbox, plan: Plan): Promise<number> {
+  // A signal Node caught since the sandbox started waits in libuv's signal pipe for the next loop
+  // turn, which the exec would never come to: let it be forwarded first. (From the exec on, the
+  // signals stay blocked and pending for the supervisor; what is left is a window of microseconds.)
+  await new Promise((resolve) => setImmediate(resolve));
   const { options, keep } = supervisorOptions(sb, plan);
   const buf = Buffer.from(options.map(([k, v]) => `${k}\0${v}\0`).join(''));
   // ps keeps showing the user's own command line

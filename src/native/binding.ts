@@ -55,7 +55,7 @@ export interface WireStep {
   s2?: string;
   s3?: string;
   s4?: string;
-  ids?: number[];
+  ids?: number[] | Uint32Array;
   /** mount steps: skip a missing path instead of failing */
   optional?: number;
 }
@@ -90,6 +90,10 @@ export interface NativeBinding {
   pidfdSendSignal(pidfd: number, sig: number): number;
   pidfdOpen(pid: number): number;
   close(fd: number): number;
+  /** [low, high] 32 bits of the effective capability set (capget), or -errno. */
+  capEff(): [number, number] | number;
+  /** Read a pipe as data arrives; null at EOF or on an error (then close the fd). 0 | -errno (libuv). */
+  readFd(fd: number, cb: (chunk: Buffer | null) => void): number;
   pipe(): [number, number] | number;
   socketpair(): [number, number] | number;
   recvFd(sock: number): number;

@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { NAMESPACE_TYPES, type NamespaceType } from '../linux';
 import { native } from '../native/binding';
-import { type CapName, capsFromHex } from '../security/capabilities';
+import { type CapName, capsFromHex, capsFromMask } from '../security/capabilities';
 
 export interface SubIdRange {
   start: number;
@@ -61,6 +61,9 @@ function readSubIds(file: string, name: string | undefined, id: number): SubIdRa
 }
 
 function readCapEff(): CapName[] | undefined {
+  // capget(2) through the addon: this thread's set, now (a capset elsewhere in the process shows)
+  const r = native().capEff();
+  if (typeof r !== 'number') return capsFromMask(r[0], r[1]);
   try {
     const m = /^CapEff:\s*([0-9a-f]+)$/m.exec(fs.readFileSync('/proc/self/status', 'utf8'));
     return m ? capsFromHex(m[1]) : undefined;
@@ -69,30 +72,50 @@ function readCapEff(): CapName[] | undefined {
   }
 }
 
+// What cannot change while this process lives, looked up once: the namespace types the kernel
+// has, the name of a uid (per euid: a process may switch), where newuidmap/newgidmap are.
+// The library builds a plan per spawn; these lookups were most of gatherHostFacts' time.
+let supportedCache: NamespaceType[] | undefined;
+const userNames = new Map<number, string | undefined>();
+const helpers = new Map<string, string | undefined>();
+
+function userNameOf(euid: number): string | undefined {
+  if (userNames.has(euid)) return userNames.get(euid);
+  let name: string | undefined;
+  try {
+    name = os.userInfo().username;
+  } catch {
+    name = undefined;
+  }
+  userNames.set(euid, name);
+  return name;
+}
+
+function helper(name: string): string | undefined {
+  if (!helpers.has(name)) helpers.set(name, which(name));
+  return helpers.get(name);
+}
+
 export function gatherHostFacts(): HostFacts {
   const euid = process.geteuid!();
   const egid = process.getegid!();
-  let userName: string | undefined;
-  try {
-    userName = os.userInfo().username;
-  } catch {
-    userName = undefined;
-  }
-  const supported = NAMESPACE_TYPES.filter((t) => fs.existsSync(`/proc/self/ns/${t}`));
+  const userName = userNameOf(euid);
+  const supported = (supportedCache ??= NAMESPACE_TYPES.filter((t) => fs.existsSync(`/proc/self/ns/${t}`)));
   // Subordinate ids and the setuid helpers matter only to an unprivileged caller.
   const rootless = euid !== 0;
+  const n = native();
   return {
     euid,
     egid,
     userName,
-    supported,
+    supported: [...supported],
     subuid: rootless ? readSubIds('/etc/subuid', userName, euid) : [],
     subgid: rootless ? readSubIds('/etc/subgid', userName, egid) : [],
-    newuidmap: rootless ? which('newuidmap') : undefined,
-    newgidmap: rootless ? which('newgidmap') : undefined,
-    stdinTty: native().isatty(0),
-    stdoutTty: native().isatty(1),
-    stderrTty: native().isatty(2),
+    newuidmap: rootless ? helper('newuidmap') : undefined,
+    newgidmap: rootless ? helper('newgidmap') : undefined,
+    stdinTty: n.isatty(0),
+    stdoutTty: n.isatty(1),
+    stderrTty: n.isatty(2),
     capEff: readCapEff(),
   };
 }

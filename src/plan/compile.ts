@@ -49,6 +49,15 @@ export function initArgv(plan: Plan, controlFd: number | undefined): string[] {
   return [...argv, '--', ...plan.command];
 }
 
+// The filter as the addon copies it in one go; the default profile's plan is cached (seccomp.ts),
+// and so is its array.
+const filterArrays = new WeakMap<number[], Uint32Array>();
+function filterArray(words: number[]): Uint32Array {
+  let a = filterArrays.get(words);
+  if (!a) filterArrays.set(words, (a = Uint32Array.from(words)));
+  return a;
+}
+
 export function compilePlan(plan: Plan, fds: RuntimeFds): Compiled {
   const steps: WireStep[] = [];
   const meta: StepMeta[] = [];
@@ -69,6 +78,9 @@ export function compilePlan(plan: Plan, fds: RuntimeFds): Compiled {
         break;
       case 'unshare-time':
         emit(s, { op: OP.UNSHARE, n1: CLONE_NEWTIME }, 'time namespace');
+        break;
+      case 'unshare-net':
+        emit(s, { op: OP.UNSHARE, n1: CLONE_FLAG.net }, 'network namespace');
         break;
       case 'unshare-cgroup':
         emit(s, { op: OP.UNSHARE, n1: CLONE_FLAG.cgroup }, 'cgroup namespace');
@@ -200,7 +212,7 @@ export function compilePlan(plan: Plan, fds: RuntimeFds): Compiled {
         emit(s, { op: OP.NO_NEW_PRIVS });
         break;
       case 'seccomp':
-        emit(s, { op: OP.SECCOMP, ids: s.filter.words }, s.filter.profile);
+        emit(s, { op: OP.SECCOMP, ids: filterArray(s.filter.words) }, s.filter.profile);
         break;
       case 'exec':
         if (s.viaInit) emit(s, { op: OP.EXEC, n1: fds.initFd }, 'nsrun-init');
@@ -210,7 +222,10 @@ export function compilePlan(plan: Plan, fds: RuntimeFds): Compiled {
   }
   let cloneFlags = 0;
   const lateCgroupns = plan.steps.some((s) => s.kind === 'unshare-cgroup');
-  if (plan.mode === 'create') for (const ns of plan.namespaces) if (ns !== 'time' && !(ns === 'cgroup' && lateCgroupns)) cloneFlags |= CLONE_FLAG[ns];
+  const lateNetns = plan.steps.some((s) => s.kind === 'unshare-net');
+  if (plan.mode === 'create')
+    for (const ns of plan.namespaces)
+      if (ns !== 'time' && !(ns === 'cgroup' && lateCgroupns) && !(ns === 'net' && lateNetns)) cloneFlags |= CLONE_FLAG[ns];
   return {
     wire: {
       cloneFlags,

@@ -60,6 +60,8 @@ export function describeStep(s: Step, plan: Plan): string | undefined {
       return undefined; // shown with the id-map line
     case 'unshare-time':
       return 'unshare(CLONE_NEWTIME): children get a new time namespace (clone() cannot take this flag)';
+    case 'unshare-net':
+      return 'unshare(CLONE_NEWNET): the child makes its own network namespace, the slowest one to set up (in clone() that would run in nsrun\'s own thread)';
     case 'unshare-cgroup':
       return 'unshare(CLONE_NEWCGROUP) now that the child is in its own cgroup: inside, that cgroup is the root';
     case 'make-private':
@@ -154,6 +156,7 @@ export const MAN_PAGES: Record<string, string> = {
   'id-map': 'user_namespaces(7): /proc/PID/uid_map',
   'unshare-time': 'unshare(2), time_namespaces(7)',
   'unshare-cgroup': 'unshare(2), cgroup_namespaces(7)',
+  'unshare-net': 'unshare(2), network_namespaces(7)',
   'make-private': 'mount(2) MS_PRIVATE, mount_namespaces(7)',
   'mount-proc': 'mount(2), proc(5), pid_namespaces(7)',
   'mount-devpts': 'mount(2), pts(4)',
@@ -238,7 +241,7 @@ export function explainPlan(plan: Plan): string[] {
   } else if (plan.namespaces.length) {
     // clone() cannot take CLONE_NEWTIME: the time namespace is an unshare step further down.
     // With limits, the cgroup namespace is unshared too, once the child is in its own cgroup.
-    const late = plan.steps.filter((s) => s.kind === 'unshare-time' || s.kind === 'unshare-cgroup').map((s) => s.kind.slice('unshare-'.length));
+    const late = plan.steps.filter((s) => s.kind === 'unshare-time' || s.kind === 'unshare-cgroup' || s.kind === 'unshare-net').map((s) => s.kind.slice('unshare-'.length));
     const cloned = plan.namespaces.filter((n) => !late.includes(n));
     const flags = cloned.map((n) => CLONE_FLAG_NAME[n]).join('|');
     const time = late.map((n) => ` (${n}: see unshare-${n})`).join('');
@@ -293,8 +296,9 @@ export function lookAt(s: Step | 'clone' | 'id-map', pid: number): string[] {
       return [`findmnt -N ${pid}   (or: cat /proc/${pid}/mountinfo)`];
     case 'sethostname':
       return [`nsenter -t ${pid} -u hostname`];
+    case 'unshare-net':
     case 'loopback-up':
-      return [`nsenter -t ${pid} -n ip -br link`];
+      return [`nsenter -t ${pid} -n ip -br link   (compare: readlink /proc/${pid}/ns/net /proc/self/ns/net)`];
     case 'rlimit':
       return [`cat /proc/${pid}/limits`];
     case 'identity':

@@ -23,6 +23,8 @@ export type Step =
   | { kind: 'await-id-maps' }
   | { kind: 'unshare-time' }
   | { kind: 'unshare-cgroup' }
+  /** The network namespace, made by the child after "go" rather than by clone(). */
+  | { kind: 'unshare-net' }
   | { kind: 'make-private' }
   | { kind: 'mount-proc' }
   | { kind: 'mount-devpts' }

@@ -4,8 +4,10 @@
 // Program shape:
 //   load arch; wrong architecture -> kill the process
 //   load nr; (x86_64) nr >= 0x40000000 (the x32 ABI), except -1 -> kill the process
-//   for each syscall with rules:  nr == N ? jump to its block : next   (2 instructions)
-//   return the default action
+//   a binary search over the syscall numbers with rules (nr >= M ? right half : left half), down
+//   to runs of at most LEAF numbers, each:  nr == N ? its action or block : next;  then the default
+//   (a call is decided in ~log2(rules) + LEAF comparisons, not one per rule: every allowed call
+//   of the sandbox, nsrun-init's included, runs the filter)
 //   blocks: the argument rules of one syscall in order, first match returns its action, then the
 //           syscall's own fallback (an unconditional rule, or the default)
 
@@ -188,6 +190,9 @@ function emitCond(a: Assembler, c: ArgCond, fail: string): void {
   }
 }
 
+/** The longest run of syscall numbers compared one by one at the bottom of the search. */
+const LEAF = 4;
+
 export function compileFilter(f: ResolvedFilter): Insn[] {
   const a = new Assembler();
   a.ld(OFF_ARCH);
@@ -202,21 +207,40 @@ export function compileFilter(f: ResolvedFilter): Insn[] {
     a.ret(SECCOMP_RET.KILL_PROCESS);
   }
   const blocks: [string, ResolvedRule[]][] = [];
+  // each syscall to decide: its number and what a match does (an action, or a block of arg rules)
+  const entries: { nr: number; action?: number; block?: string }[] = [];
   for (const [nr, rules] of [...f.syscalls].sort((x, y) => x[0] - y[0])) {
     const conditional = rules.filter((r) => r.args.length > 0);
     const fallback = rules.find((r) => r.args.length === 0)?.action ?? f.defaultAction;
     if (conditional.length === 0) {
       if (fallback === f.defaultAction) continue; // nothing to say about it
-      a.jmp(BPF_JEQ, nr, 0, 1);
-      a.ret(fallback);
+      entries.push({ nr, action: fallback });
       continue;
     }
     const block = a.fresh('sys');
-    a.jmp(BPF_JEQ, nr, 0, 1);
-    a.ja(block);
+    entries.push({ nr, block });
     blocks.push([block, [...conditional, { args: [], action: fallback }]]);
   }
-  a.ret(f.defaultAction);
+  const search = (lo: number, hi: number): void => {
+    if (hi - lo <= LEAF) {
+      for (const e of entries.slice(lo, hi)) {
+        a.jmp(BPF_JEQ, e.nr, 0, 1);
+        if (e.block !== undefined) a.ja(e.block);
+        else a.ret(e.action!);
+      }
+      a.ret(f.defaultAction);
+      return;
+    }
+    const mid = (lo + hi) >> 1;
+    const upper = a.fresh('ge');
+    // (jt/jf reach 255 instructions at most: the far half goes through a ja)
+    a.jmp(BPF_JGE, entries[mid].nr, 0, 1);
+    a.ja(upper);
+    search(lo, mid);
+    a.label(upper);
+    search(mid, hi);
+  };
+  search(0, entries.length);
   for (const [block, rules] of blocks) {
     a.label(block);
     for (const r of rules) {

@@ -65,6 +65,11 @@ export function capsFromHex(hex: string | undefined): CapName[] {
   return CAPABILITY_NAMES.filter((_, i) => (v >> BigInt(i)) & 1n);
 }
 
+/** The names in a [low 32 bits, high 32 bits] mask (capget's layout). */
+export function capsFromMask(lo: number, hi: number): CapName[] {
+  return CAPABILITY_NAMES.filter((_, i) => (i < 32 ? (lo >>> i) & 1 : (hi >>> (i - 32)) & 1));
+}
+
 export interface CapabilityOptions {
   capAdd?: string[];
   capDrop?: string[];

@@ -73,12 +73,14 @@ describe.skipIf(!canRun)(gated(canRun, 'library API', 'needs namespaces'), () =>
     const { spawnSync } = await import('node:child_process');
     const seen: string[] = [];
     const hostnames: Record<string, string> = {};
+    const netns: Record<string, string> = {};
     const stepper = {
       async pause(info: { name: string; pid: number; index: number; total: number; look: string[] }) {
         seen.push(info.name);
         expect(info.look.length).toBeGreaterThan(0);
         if (info.name === 'sethostname' || info.name === 'loopback-up')
           hostnames[info.name] = spawnSync('nsenter', ['-t', String(info.pid), '-u', 'hostname'], { encoding: 'utf8' }).stdout.trim();
+        if (info.name === 'unshare-net' || info.name === 'exec') netns[info.name] = fs.readlinkSync(`/proc/${info.pid}/ns/net`);
       },
     };
     const sb = await spawn({ command: ['hostname'], namespaces: ['uts', 'net', 'pid'], hostname: 'stepped', step: true }, { stepper });
@@ -86,7 +88,12 @@ describe.skipIf(!canRun)(gated(canRun, 'library API', 'needs namespaces'), () =>
     sb.stdout!.on('data', (d) => (out += d));
     await sb.exited;
     expect(out).toBe('stepped\n');
-    expect(seen.slice(0, 5)).toEqual(['clone', 'make-private', 'mount-proc', 'sethostname', 'loopback-up']);
+    expect(seen.slice(0, 6)).toEqual(['clone', 'unshare-net', 'make-private', 'mount-proc', 'sethostname', 'loopback-up']);
+    // the child makes its network namespace itself, at the unshare-net step
+    expect(netns['unshare-net']).toBe(fs.readlinkSync('/proc/self/ns/net'));
+    // (looked at steps later: a step's effect shows once the child has run it, which it does
+    // after the pause ends, while the parent already waits at the next one)
+    expect(netns.exec).not.toBe(fs.readlinkSync('/proc/self/ns/net'));
     expect(seen[seen.length - 1]).toBe('exec');
     // before the sethostname step the child still has the host's name; after it, its own
     expect(hostnames.sethostname).toBe(require('node:os').hostname());

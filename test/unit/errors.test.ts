@@ -21,6 +21,14 @@ describe('errors', () => {
     expect(hintFor('id-map', 'EPERM', { rootless: true })).toMatch(/newuidmap/);
     expect(hintFor('sethostname', 'ENOENT', {})).toBeUndefined();
   });
+  test('hints: the network namespace the child makes after go (charged to its cgroup)', () => {
+    const e = systemError({ step: 'unshare-net', object: 'network namespace', syscall: 'unshare', errno: 12, side: 'child', context: { memory: 6 * 1024 * 1024 } });
+    expect(e.message).toBe('unshare-net: network namespace: Not enough memory');
+    expect(e.hint).toMatch(/charged to the sandbox's cgroup: --memory 6m/);
+    expect(e.hint).not.toMatch(/PID namespace/); // not clone's ENOMEM hint
+    expect(hintFor('unshare-net', 'ENOMEM', {})).toMatch(/out of memory/);
+    expect(hintFor('unshare-net', 'ENOSPC', {})).toMatch(/max_net_namespaces/);
+  });
   test('the CLI prints one line, then a hint line', () => {
     expect(formatError(usageError('--uid', 'uid 5 is not mapped in the sandbox', 'map it'))).toEqual([
       'nsrun: options: --uid: uid 5 is not mapped in the sandbox',

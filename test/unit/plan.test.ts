@@ -46,13 +46,29 @@ describe('namespaces', () => {
     expect(plan({ all: true }, { ...rootFacts, supported: ['user', 'pid', 'mnt', 'net'] }).namespaces).toEqual(['user', 'pid', 'mnt', 'net']);
   });
   test('--net brings lo up; --time unshares in the child (clone cannot take CLONE_NEWTIME)', () => {
-    const p = plan({ namespaces: ['net', 'time'] });
+    const p = plan({ namespaces: ['uts', 'net', 'time'] });
     expect(p.steps.map((s) => s.kind)).toEqual(expect.arrayContaining(['loopback-up', 'unshare-time']));
     const c = compilePlan(p, { initFd: 9 });
     expect(c.wire.cloneFlags & 0x80).toBe(0);
     const clone = explainPlan(p).find((l) => l.includes(' clone '))!;
-    expect(clone).toContain('clone(CLONE_NEWNET)');
+    expect(clone).toContain('clone(CLONE_NEWUTS)');
     expect(clone).not.toContain('CLONE_NEWTIME');
+  });
+  test('--net: the child makes the network namespace itself, after go, before anything uses it', () => {
+    const p = plan({ namespaces: ['net', 'uts'], hostname: 'h' });
+    const kinds = p.steps.map((s) => s.kind);
+    expect(kinds.indexOf('unshare-net')).toBeGreaterThan(-1);
+    expect(kinds.indexOf('unshare-net')).toBeLessThan(kinds.indexOf('loopback-up'));
+    const c = compilePlan(p, { initFd: 9 });
+    expect(c.wire.cloneFlags & 0x40000000).toBe(0); // CLONE_NEWNET
+    expect(c.wire.cloneFlags & 0x04000000).toBe(0x04000000); // CLONE_NEWUTS
+    expect(c.wire.steps.find((w) => w.op === 2)).toMatchObject({ n1: 0x40000000 });
+    const text = explainPlan(p);
+    expect(text.find((l) => l.includes(' clone '))).toContain('clone(CLONE_NEWUTS) (net: see unshare-net)');
+    expect(text.find((l) => l.includes(' unshare-net '))).toContain('unshare(CLONE_NEWNET)');
+    // rootless: after the id maps, in the user namespace that owns it
+    const r = plan({ namespaces: ['net'] }, userFacts);
+    expect(r.steps.map((s) => s.kind).slice(0, 2)).toEqual(['await-id-maps', 'unshare-net']);
   });
   test('an unsupported namespace type is refused', () => {
     expect(usage(() => plan({ namespaces: ['time'] }, { ...rootFacts, supported: ['pid'] }))).toContain('this kernel has no time namespaces');
@@ -127,7 +143,7 @@ describe('id maps', () => {
 describe('process and stdio', () => {
   test('steps run in a safe order: maps first, identity after mounts, die-with-parent after identity, seccomp and exec last', () => {
     const kinds = plan({ namespaces: ['pid', 'net', 'uts'], hostname: 'h', mapUsers: [{ outer: 0, inner: 0, count: 65536 }], uid: 1, cwd: '/tmp' }).steps.map((s) => s.kind);
-    expect(kinds).toEqual(['await-id-maps', 'make-private', 'mount-proc', 'sethostname', 'loopback-up', 'setsid', 'stdio', 'close-fds', 'control-fd', 'cap-bounding', 'identity', 'chdir', 'capabilities', 'die-with-parent', 'no-new-privs', 'seccomp', 'exec']);
+    expect(kinds).toEqual(['await-id-maps', 'unshare-net', 'make-private', 'mount-proc', 'sethostname', 'loopback-up', 'setsid', 'stdio', 'close-fds', 'control-fd', 'cap-bounding', 'identity', 'chdir', 'capabilities', 'die-with-parent', 'no-new-privs', 'seccomp', 'exec']);
   });
   test('stdio auto: a pty only when stdin and stdout are terminals', () => {
     expect(plan({ stdio: 'auto' }, { ...rootFacts, stdinTty: true, stdoutTty: true }).stdio).toBe('pty');
