@@ -533,12 +533,68 @@ Napi::Value SealedCopyJs(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), mfd);
 }
 
+// holdSignals(): before the handoff, keep every signal the supervisor forwards for it. Node's
+// handlers (libuv's) run in whichever thread the kernel picks and only queue the signal for the
+// event loop, which the exec ends: a signal caught that way in the last moments would be lost.
+// So this thread blocks them, and the process-wide handlers are replaced by one that re-sends the
+// signal to this thread, where it stays pending (blocked) through execve for the supervisor's
+// signalfd. Signals with no handler (default or ignored) keep their disposition.
+const int kHeldSignals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH};
+constexpr int kNumHeld = sizeof(kHeldSignals) / sizeof(kHeldSignals[0]);
+struct sigaction g_heldOld[kNumHeld];
+bool g_heldReplaced[kNumHeld];
+sigset_t g_heldMask;
+bool g_held = false;
+pid_t g_holderTid = -1;
+
+void RedirectToHolder(int sig) {
+  int saved = errno;
+  // The holder blocks sig, so it cannot be the thread running this.
+  syscall(SYS_tgkill, getpid(), g_holderTid, sig);
+  errno = saved;
+}
+
+void HoldSignals() {
+  if (g_held) return;
+  sigset_t set;
+  sigemptyset(&set);
+  for (int s : kHeldSignals) sigaddset(&set, s);
+  pthread_sigmask(SIG_BLOCK, &set, &g_heldMask);
+  g_holderTid = (pid_t)syscall(SYS_gettid);
+  for (int i = 0; i < kNumHeld; i++) {
+    sigaction(kHeldSignals[i], nullptr, &g_heldOld[i]);
+    void (*h)(int) = g_heldOld[i].sa_handler;
+    g_heldReplaced[i] = (g_heldOld[i].sa_flags & SA_SIGINFO) || (h != SIG_DFL && h != SIG_IGN);
+    if (!g_heldReplaced[i]) continue;
+    struct sigaction sa {};
+    sa.sa_handler = RedirectToHolder;
+    sa.sa_flags = SA_RESTART;
+    sigfillset(&sa.sa_mask);
+    sigaction(kHeldSignals[i], &sa, nullptr);
+  }
+  g_held = true;
+}
+
+// After a failed exec: Node's handlers and this thread's mask as they were; what was held is then
+// delivered to Node's handlers.
+void ReleaseSignals() {
+  if (!g_held) return;
+  for (int i = 0; i < kNumHeld; i++)
+    if (g_heldReplaced[i]) sigaction(kHeldSignals[i], &g_heldOld[i], nullptr);
+  pthread_sigmask(SIG_SETMASK, &g_heldMask, nullptr);
+  g_held = false;
+}
+
+Napi::Value HoldSignalsJs(const Napi::CallbackInfo& info) {
+  HoldSignals();
+  return info.Env().Undefined();
+}
+
 // execSupervisor(file, argv, envp, keepFds, options) -> -errno (returns only on failure).
 // The CLI's handoff: replace this Node process by nsrun-supervise (same PID, so the shell, the
 // terminal's job and the sandbox's parent stay the same). `options` travel on a pipe named by
 // NSRUN_SUPERVISE_FD; `keepFds` (pidfd, control pipe, pty master...) lose close-on-exec. The
-// signals the supervisor forwards are blocked in this thread first: one that arrives during the
-// exec stays pending for the supervisor's signalfd instead of killing it.
+// signals the supervisor forwards are held first (see holdSignals).
 Napi::Value ExecSupervisorJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string file = info[0].As<Napi::String>().Utf8Value();
@@ -577,21 +633,19 @@ Napi::Value ExecSupervisorJs(const Napi::CallbackInfo& info) {
   for (auto& e : envs) envp.push_back(const_cast<char*>(e.c_str()));
   envp.push_back(nullptr);
 
-  sigset_t fwd, old;
-  sigemptyset(&fwd);
-  for (int s : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH}) sigaddset(&fwd, s);
-  pthread_sigmask(SIG_BLOCK, &fwd, &old);
+  HoldSignals();  // normally done already (holdSignals), before the last event-loop turn
   for (int fd : keep) fcntl(fd, F_SETFD, 0);
   execve(file.c_str(), argv.data(), envp.data());
   int e = errno;
   for (int fd : keep) fcntl(fd, F_SETFD, FD_CLOEXEC);  // as they were (0-2 included, see above)
-  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  ReleaseSignals();
   close(p[0]);
   return Napi::Number::New(env, -e);
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("spawn", Napi::Function::New(env, SpawnJs));
+  exports.Set("holdSignals", Napi::Function::New(env, HoldSignalsJs));
   exports.Set("proceed", Napi::Function::New(env, ProceedJs));
   exports.Set("stepGo", Napi::Function::New(env, StepGoJs));
   exports.Set("watchExit", Napi::Function::New(env, WatchExitJs));

@@ -46,10 +46,12 @@ export function supervisorOptions(sb: Sandbox, plan: Plan): { options: [string, 
  * sandbox is stopped and cleaned up here, and the status is 125.
  */
 export async function handOff(file: string, sb: Sandbox, plan: Plan): Promise<number> {
-  // A signal Node caught since the sandbox started waits in libuv's signal pipe for the next loop
-  // turn, which the exec would never come to: let it be forwarded first. (From the exec on, the
-  // signals stay blocked and pending for the supervisor; what is left is a window of microseconds.)
-  await new Promise((resolve) => setImmediate(resolve));
+  // From here on a signal stays pending for the supervisor (whichever thread the kernel hands it
+  // to). One Node caught before waits in libuv's signal pipe for the loop's next poll, which the
+  // exec would never come to: let a poll forward it first. (The first immediate may run before any
+  // poll, in this turn's check phase; the second runs in the next turn, after its poll.)
+  native().holdSignals();
+  for (let i = 0; i < 2; i++) await new Promise((resolve) => setImmediate(resolve));
   const { options, keep } = supervisorOptions(sb, plan);
   const buf = Buffer.from(options.map(([k, v]) => `${k}\0${v}\0`).join(''));
   // ps keeps showing the user's own command line

@@ -101,6 +101,8 @@ export interface NativeBinding {
   isatty(fd: number): boolean;
   nsType(fd: number): number;
   sealedCopy(fd: number, name: string): number;
+  /** Block the supervisor's signals in this thread and route them here (pending) until the exec. */
+  holdSignals(): void;
   /** Replace this process by nsrun-supervise; returns -errno only if the exec failed. */
   execSupervisor(file: string, argv: string[], envp: string[], keepFds: number[], options: Buffer): number;
 }
