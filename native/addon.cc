@@ -539,8 +539,8 @@ Napi::Value SealedCopyJs(const Napi::CallbackInfo& info) {
 // So this thread blocks them, and the process-wide handlers are replaced by one that re-sends the
 // signal to this thread, where it stays pending (blocked) through execve for the supervisor's
 // signalfd. Signals with no handler (default or ignored) keep their disposition.
-const int kHeldSignals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH};
-constexpr int kNumHeld = sizeof(kHeldSignals) / sizeof(kHeldSignals[0]);
+const auto& kHeldSignals = SUPERVISED_SIGNALS;
+constexpr int kNumHeld = sizeof(SUPERVISED_SIGNALS) / sizeof(SUPERVISED_SIGNALS[0]);
 struct sigaction g_heldOld[kNumHeld];
 bool g_heldReplaced[kNumHeld];
 sigset_t g_heldMask;

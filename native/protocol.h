@@ -23,6 +23,7 @@
 // text in src/errors.ts.
 #pragma once
 
+#include <signal.h>
 #include <stdint.h>
 
 namespace nsrun {
@@ -43,5 +44,10 @@ constexpr char INIT_RUNNING = 'R';    // the command was exec'd successfully
 constexpr char INIT_STOPPED = 'S';    // the command stopped for job control (SIGTSTP/TTIN/TTOU)
 constexpr char INIT_EXITED = 'X';     // followed by the int32 wait status of the command
 constexpr char INIT_EXEC_FAILED = 'E';  // followed by the int32 errno of the command's execve
+
+// The signals nsrun-supervise forwards to the sandbox (SIGWINCH: it resizes the terminal). The
+// addon holds them at the CLI's handoff (holdSignals), so one that arrives meanwhile stays pending
+// for the supervisor's signalfd.
+constexpr int SUPERVISED_SIGNALS[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH};
 
 }  // namespace nsrun

@@ -382,11 +382,10 @@ int main(int argc, char** argv) {
   prctl(PR_SET_NAME, "nsrun");
   close_others();
 
-  // The CLI blocked these before the exec: one that arrived meanwhile is pending, not lost.
-  static const int kHandled[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH};
+  // The CLI held these before the exec: one that arrived meanwhile is pending, not lost.
   sigset_t set;
   sigemptyset(&set);
-  for (int s : kHandled) sigaddset(&set, s);
+  for (int s : nsrun::SUPERVISED_SIGNALS) sigaddset(&set, s);
   sigprocmask(SIG_BLOCK, &set, nullptr);
   g_sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
   signal(SIGPIPE, SIG_IGN);
