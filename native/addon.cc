@@ -292,8 +292,10 @@ void OnPidfd(uv_poll_t* h, int status, int events) {
   else if (si.si_code == CLD_EXITED) w->code = si.si_status;
   else w->signal = si.si_status;
   uv_poll_stop(h);
-  uv_close((uv_handle_t*)h, [](uv_handle_t* hh) {
-    std::unique_ptr<ExitWatch> w((ExitWatch*)hh->data);
+  // Tell JS now, in the phase that reaped the child, not from the close callback: a check-phase
+  // callback (setImmediate) in between would still see the pid as alive (the CLI's handoff would
+  // pass nsrun-supervise a pidfd that nothing can wait for any more).
+  {
     Napi::Env env = w->cb.Env();
     Napi::HandleScope scope(env);
     Napi::Object o = Napi::Object::New(env);
@@ -302,7 +304,8 @@ void OnPidfd(uv_poll_t* h, int status, int events) {
     o.Set("signal", w->signal ? Napi::Number::New(env, w->signal) : env.Null());
     Napi::FunctionReference cb = std::move(w->cb);
     cb.MakeCallback(env.Global(), {o});
-  });
+  }
+  uv_close((uv_handle_t*)h, [](uv_handle_t* hh) { delete (ExitWatch*)hh->data; });
 }
 
 // watchExit(pidfd, cb({exitCode, signal})): reap the child when its pidfd becomes readable.
