@@ -114,12 +114,16 @@ const live = (p?: { pid: number; startTime: string }) => !!p && processStartTime
 export const LEFTOVER_SWEEP_INTERVAL = 10_000;
 let lastSweep: number | undefined;
 
+/** A monotonic clock in ms. Not performance.now(): the `performance` global loads perf_hooks on
+ *  first use, ~2 ms of every CLI start. */
+const monotonicMs = (): number => process.uptime() * 1000;
+
 /**
  * Is a sweep for leftover cgroups due (spawns without a cgroup of their own)? On the first spawn
  * of a process, then at most every 10 s: a library spawning hundreds of sandboxes a second would
  * otherwise read the record directory each time. A spawn with a cgroup always sweeps (prepareCgroup).
  */
-export function leftoverSweepDue(now = performance.now()): boolean {
+export function leftoverSweepDue(now = monotonicMs()): boolean {
   return lastSweep === undefined || now - lastSweep >= LEFTOVER_SWEEP_INTERVAL;
 }
 
@@ -128,7 +132,7 @@ export function leftoverSweepDue(now = performance.now()): boolean {
  * left inside, rmdir, drop the record. Returns how many were collected.
  */
 export async function collectLeftovers(): Promise<number> {
-  lastSweep = performance.now();
+  lastSweep = monotonicMs();
   let n = 0;
   for (const { file, rec } of records()) {
     if (live(rec.owner)) continue;
