@@ -358,6 +358,8 @@ Napi::Value CapEffJs(const Napi::CallbackInfo& info) {
 struct FdReader {
   uv_poll_t poll{};
   int fd = -1;
+  int flags = 0;         // the fd's status flags before readFd made it non-blocking
+  bool byteAtATime = false;
   Napi::FunctionReference cb;
 };
 
@@ -367,14 +369,20 @@ void OnReadable(uv_poll_t* h, int status, int events) {
   ssize_t n = -1;
   int err = 0;
   if (status == 0) {
-    do n = read(r->fd, buf, sizeof(buf)); while (n < 0 && errno == EINTR);
+    do n = read(r->fd, buf, r->byteAtATime ? 1 : sizeof(buf)); while (n < 0 && errno == EINTR);
     if (n < 0) err = errno;
     if (n < 0 && (err == EAGAIN || err == EWOULDBLOCK)) return;  // spurious wakeup
   }
   Napi::Env env = r->cb.Env();
   if (n > 0) {
     Napi::HandleScope scope(env);
-    r->cb.MakeCallback(env.Global(), {Napi::Buffer<char>::Copy(env, buf, (size_t)n)});
+    Napi::Value stop = r->cb.MakeCallback(env.Global(), {Napi::Buffer<char>::Copy(env, buf, (size_t)n)});
+    if (stop.IsBoolean() && stop.As<Napi::Boolean>().Value()) {
+      // the caller is done with the fd but keeps it (unread bytes are someone else's): as it was
+      fcntl(r->fd, F_SETFL, r->flags);
+      uv_poll_stop(h);
+      uv_close((uv_handle_t*)h, [](uv_handle_t* hh) { delete (FdReader*)hh->data; });
+    }
     return;
   }
   // EOF or an error: stop watching before telling JS, which then closes the fd
@@ -388,16 +396,22 @@ void OnReadable(uv_poll_t* h, int status, int events) {
   });
 }
 
-// readFd(fd, cb(chunk: Buffer | null)): read a pipe as data arrives (libuv poll, read(2) on the
-// main thread: no stream, no thread pool); null at EOF or on an error, after which the caller
-// closes the fd. Replaces a net.Socket for nsrun-init's control pipe.
+// readFd(fd, cb(chunk: Buffer | null), byteAtATime?): read a pipe as data arrives (libuv poll,
+// read(2) on the main thread: no stream, no thread pool); null at EOF or on an error, after which
+// the caller closes the fd. Replaces a net.Socket for nsrun-init's control pipe. A callback that
+// returns true ends the reading there, the fd left open and as blocking as it was; with
+// byteAtATime nothing after that byte has been read (the CLI hands the rest to nsrun-supervise).
 Napi::Value ReadFdJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = info[0].As<Napi::Number>().Int32Value();
   if (!info[1].IsFunction()) throw Napi::TypeError::New(env, "readFd: callback required");
-  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+  int flags = fcntl(fd, F_GETFL);
+  if (flags < 0) return Napi::Number::New(env, -errno);
+  fcntl(fd, F_SETFL, flags | O_NONBLOCK);
   FdReader* r = new FdReader();
   r->fd = fd;
+  r->flags = flags;
+  r->byteAtATime = info[2].IsBoolean() && info[2].As<Napi::Boolean>().Value();
   r->cb = Napi::Persistent(info[1].As<Napi::Function>());
   uv_loop_t* loop = nullptr;
   napi_get_uv_event_loop(env, &loop);

@@ -92,8 +92,12 @@ export interface NativeBinding {
   close(fd: number): number;
   /** [low, high] 32 bits of the effective capability set (capget), or -errno. */
   capEff(): [number, number] | number;
-  /** Read a pipe as data arrives; null at EOF or on an error (then close the fd). 0 | -errno (libuv). */
-  readFd(fd: number, cb: (chunk: Buffer | null) => void): number;
+  /**
+   * Read a pipe as data arrives; null at EOF or on an error (then close the fd). A callback
+   * returning true stops the reading, the fd left open and blocking; byteAtATime: nothing past
+   * that byte was read. 0 | -errno (libuv).
+   */
+  readFd(fd: number, cb: (chunk: Buffer | null) => boolean | void, byteAtATime?: boolean): number;
   pipe(): [number, number] | number;
   socketpair(): [number, number] | number;
   recvFd(sock: number): number;
