@@ -1,10 +1,12 @@
 #!/usr/bin/env node
 'use strict';
-// nsrun's command line. Runs the bundled CLI (dist/nsrun.js, built by scripts/bundle.js) with V8's
-// code cache (dist/nsrun.cache, written by scripts/code-cache.js right after the bundle): compiling
-// the bundle and the functions a run needs is then read from the cache instead of done again. A
-// cache for another bundle, another Node or other V8 flags is not used (plain compile instead).
-// Without a bundle (installed without devDependencies) the compiled modules run: dist/cli/main.js.
+// nsrun's command line. Runs the bundled CLI (built by scripts/bundle.js) with V8's code cache
+// (written by scripts/code-cache.js right after the bundles): compiling the bundle and the functions
+// a run needs is then read from the cache instead of done again. A cache for another bundle,
+// another Node or other V8 flags is not used (plain compile instead). Two bundles: dist/nsrun.js
+// runs plain run lines (most starts) and holds nothing else; any other line goes to the whole CLI,
+// dist/nsrun-full.js, loaded only then. Without bundles (installed without devDependencies) the
+// compiled modules run: dist/cli/main.js.
 // The loader lives here, not in a module of its own: one file less to resolve and read per start.
 const fs = require('node:fs');
 const path = require('node:path');
@@ -13,6 +15,8 @@ const Module = require('node:module');
 
 const BUNDLE = path.join(__dirname, '..', 'dist', 'nsrun.js');
 const CACHE = path.join(__dirname, '..', 'dist', 'nsrun.cache');
+const FULL_BUNDLE = path.join(__dirname, '..', 'dist', 'nsrun-full.js');
+const FULL_CACHE = path.join(__dirname, '..', 'dist', 'nsrun-full.cache');
 
 /** The key the cache was made for: V8 only checks the source's length, so we check its identity. */
 function bundleKey(st) {
@@ -59,15 +63,18 @@ function cacheContents(loaded) {
   return Buffer.concat([Buffer.from(loaded.key, 'latin1'), loaded.script.createCachedData()]);
 }
 
-module.exports = { loadBundle, cacheContents, BUNDLE, CACHE };
-
-if (require.main === module) {
-  let cli;
+/** The CLI's exit status for `args`. */
+function cliMain(args) {
+  let fast;
   try {
-    cli = loadBundle().cli;
+    fast = loadBundle().cli;
   } catch (e) {
     if (e.code !== 'ENOENT') throw e;
-    cli = require('../dist/cli/main.js');
+    return require('../dist/cli/main.js').main(args);
   }
-  cli.main(process.argv.slice(2)).then((code) => process.exit(code));
+  return fast.runMain(args) ?? loadBundle({ bundle: FULL_BUNDLE, cache: FULL_CACHE }).cli.main(args);
 }
+
+module.exports = { loadBundle, cacheContents, cliMain, BUNDLE, CACHE, FULL_BUNDLE, FULL_CACHE };
+
+if (require.main === module) cliMain(process.argv.slice(2)).then((code) => process.exit(code));

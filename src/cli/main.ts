@@ -1,21 +1,16 @@
 // The nsrun command line. The first word picks the subcommand (run is the default, so
 // `nsrun -p ps` runs ps while `nsrun ps` lists sandboxes); each has its own yargs parser. Every
 // failure ends as one `nsrun: ...` line (and a hint), exit 125.
-import * as fs from 'node:fs';
 import type { Argv } from 'yargs';
-import { formatError, isNsrunError, usageError } from '../errors';
+import { isNsrunError, usageError } from '../errors';
 import { doctorBuilder, doctorHandler } from './doctor';
-import { fastParse, recordOptions } from './fast-args';
 import { execBuilder, execHandler, extractNamespacePaths, splitExecCommand } from './exec';
 import { inspectBuilder, inspectHandler, killBuilder, killHandler, pauseBuilder, pauseHandler, psBuilder, psHandler, resumeBuilder, resumeHandler } from './manage';
 import type { NamespaceType } from '../linux';
 import type { ParsedArgs } from './parse';
 import { runBuilder, runHandler } from './run';
+import { fastRunArgs, reportFailure, type SubcommandName } from './run-main';
 import { statsBuilder, statsHandler } from './stats';
-
-function writeErr(lines: string[]): void {
-  fs.writeSync(2, lines.map((l) => `${l}\n`).join(''));
-}
 
 /** Turns yargs' own failure messages into nsrun's one-line form. */
 function yargsFailure(msg: string, sub: string, args: string[]): Error {
@@ -62,7 +57,7 @@ type Sub = {
   haltAtWord?: boolean;
 };
 
-const SUBCOMMANDS: Record<string, Sub> = {
+const SUBCOMMANDS: Record<SubcommandName, Sub> = {
   run: { builder: (y) => runBuilder(y).usage(RUN_USAGE), handler: (a, c) => runHandler(a, c.rawArgs), positional: true, haltAtWord: true },
   exec: { builder: execBuilder, handler: (a, c) => execHandler(a, c.paths), positional: true },
   ps: { builder: psBuilder, handler: psHandler, positional: false },
@@ -82,12 +77,12 @@ function loadYargs(): typeof import('yargs/yargs') {
 
 /** The yargs parser configuration of every subcommand. Numbers in words stay strings: `sleep 1e3`
  *  must not become `sleep 1000`. */
-function parserConfiguration(sub: string): Record<string, boolean> {
+function parserConfiguration(sub: SubcommandName): Record<string, boolean> {
   return { 'halt-at-non-option': !!SUBCOMMANDS[sub].haltAtWord, 'populate--': true, 'camel-case-expansion': false, 'parse-positional-numbers': false };
 }
 
 /** The yargs parser for a subcommand's words, as main() uses it (exported for tests). */
-export function parserFor(sub: string, rest: string[]): Argv {
+export function parserFor(sub: SubcommandName, rest: string[]): Argv {
   return SUBCOMMANDS[sub].builder(
     loadYargs()(rest)
       .scriptName(sub === 'run' ? 'nsrun' : `nsrun ${sub}`)
@@ -105,15 +100,11 @@ export function parserFor(sub: string, rest: string[]): Argv {
   );
 }
 
-/** The run line parsed without yargs, when the fast path is sure of it (./fast-args.ts). */
-export function fastRunArgs(rest: string[]): ParsedArgs | undefined {
-  const table = recordOptions(SUBCOMMANDS.run.builder);
-  return table && fastParse(rest, table, 'nsrun');
-}
+export { fastRunArgs };
 
 export async function main(args: string[]): Promise<number> {
   const explicit = args[0] !== undefined && Object.hasOwn(SUBCOMMANDS, args[0]);
-  const sub = explicit ? args[0] : 'run';
+  const sub = (explicit ? args[0] : 'run') as SubcommandName;
   let rest = explicit ? args.slice(1) : args;
   try {
     const ctx: Context = { rawArgs: rest, paths: {} };
@@ -125,7 +116,6 @@ export async function main(args: string[]): Promise<number> {
     if (!spec.positional && words.length) throw usageError(String(words[0]), 'unexpected argument', `see nsrun ${sub} --help`);
     return await spec.handler(argv, ctx);
   } catch (e) {
-    writeErr(formatError(e));
-    return isNsrunError(e) ? e.exitCode : 125;
+    return reportFailure(e);
   }
 }

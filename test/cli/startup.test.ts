@@ -1,5 +1,5 @@
-// The CLI's start-up path: bin/nsrun.js loads the bundle with V8's code cache,
-// uses a cache only for the exact bundle it was made from, and works without one.
+// The CLI's start-up path: bin/nsrun.js loads the run bundle (or, for other lines, the whole CLI)
+// with V8's code cache, uses a cache only for the exact bundle it was made from, and works without one.
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -16,7 +16,7 @@ afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 /** Load a bundle file in a fresh Node and report whether the cache was taken and the CLI works. */
 function loadIn(bundle: string, cache: string): { cacheUsed: boolean; works: boolean } {
   const script = `const l = require(${JSON.stringify(path.join(ROOT, 'bin', 'nsrun.js'))}).loadBundle({ bundle: ${JSON.stringify(bundle)}, cache: ${JSON.stringify(cache)} });
-    console.log(JSON.stringify({ cacheUsed: l.cacheUsed, main: typeof l.cli.main }));`;
+    console.log(JSON.stringify({ cacheUsed: l.cacheUsed, main: typeof (l.cli.runMain ?? l.cli.main) }));`;
   const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', cwd: ROOT });
   expect(r.stderr).toBe('');
   const out = JSON.parse(r.stdout);
@@ -24,9 +24,28 @@ function loadIn(bundle: string, cache: string): { cacheUsed: boolean; works: boo
 }
 
 describe.skipIf(!built)(built ? 'CLI start-up' : 'CLI start-up (skipped: dist/nsrun.js not built)', () => {
-  test('the installed cache is taken for the installed bundle', () => {
+  test('the installed caches are taken for the installed bundles', () => {
     expect(fs.existsSync(loader.CACHE)).toBe(true);
     expect(loadIn(loader.BUNDLE, loader.CACHE)).toEqual({ cacheUsed: true, works: true });
+    expect(fs.existsSync(loader.FULL_CACHE)).toBe(true);
+    expect(loadIn(loader.FULL_BUNDLE, loader.FULL_CACHE)).toEqual({ cacheUsed: true, works: true });
+  });
+
+  test('a plain run line is run by the run bundle alone; other lines load the whole CLI', () => {
+    // which bundles a line compiles, seen through vm.Script (the loader compiles each with it)
+    const probe = (args: string[]) => {
+      const script = `const vm = require('node:vm'); const seen = [];
+        vm.Script = class extends vm.Script { constructor(src, o) { seen.push(require('node:path').basename(o.filename)); super(src, o); } };
+        const m = require(${JSON.stringify(path.join(ROOT, 'bin', 'nsrun.js'))});
+        m.cliMain(${JSON.stringify(args)}).then((code) => { process.stdout.write(JSON.stringify({ code, seen })); process.exit(0); });`;
+      const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', cwd: ROOT, env: { ...process.env, NSRUN_SUPERVISOR: 'node' } });
+      return JSON.parse(r.stdout.slice(r.stdout.lastIndexOf('{"code"')));
+    };
+    expect(probe(['--uts', '--', 'true'])).toEqual({ code: 0, seen: ['nsrun.js'] });
+    expect(probe(['run', '--uts', '--', 'true'])).toEqual({ code: 0, seen: ['nsrun.js'] });
+    expect(probe(['ps'])).toEqual({ code: 0, seen: ['nsrun.js', 'nsrun-full.js'] });
+    // the fast parser leaves a misspelled option to yargs, whose message the whole CLI prints
+    expect(probe(['--utz', '--', 'true'])).toEqual({ code: 125, seen: ['nsrun.js', 'nsrun-full.js'] });
   });
 
   test('a cache is not used for a bundle it was not made from, even one of the same length', () => {
@@ -50,8 +69,20 @@ describe.skipIf(!built)(built ? 'CLI start-up' : 'CLI start-up (skipped: dist/ns
     expect(loadIn(bundle, cache)).toEqual({ cacheUsed: false, works: true });
   });
 
-  test('the bundle is ASCII (bin/nsrun.js reads it as latin1), and requiring bin/nsrun.js runs nothing', () => {
+  test("the run bundle carries the default seccomp filter for this machine's usual sandboxes", () => {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const seccomp = require(path.join(ROOT, 'dist', 'security', 'seccomp.js'));
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { DEFAULT_CAPS } = require(path.join(ROOT, 'dist', 'security', 'capabilities.js'));
+    const text = fs.readFileSync(loader.BUNDLE, 'latin1');
+    for (const caps of [DEFAULT_CAPS, []])
+      for (const disableUserns of [false, true])
+        expect(text).toContain(JSON.stringify(seccomp.ownProfileKey(seccomp.DEFAULT_PROFILE, { arch: seccomp.nativeArch(), caps, disableUserns }, 'default')));
+  });
+
+  test('the bundles are ASCII (bin/nsrun.js reads them as latin1), and requiring bin/nsrun.js runs nothing', () => {
     expect(/[^\x00-\x7f]/.test(fs.readFileSync(loader.BUNDLE, 'latin1'))).toBe(false);
+    expect(/[^\x00-\x7f]/.test(fs.readFileSync(loader.FULL_BUNDLE, 'latin1'))).toBe(false);
     const r = spawnSync(process.execPath, ['-e', `require(${JSON.stringify(path.join(ROOT, 'bin', 'nsrun.js'))}); console.log('loaded')`, '--', '--help'], { encoding: 'utf8' });
     expect([r.status, r.stdout, r.stderr]).toEqual([0, 'loaded\n', '']);
   });
