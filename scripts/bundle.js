@@ -1,6 +1,8 @@
 #!/usr/bin/env node
-// Bundles the CLI into one file (dist/nsrun.js): Node then resolves and reads one module instead
-// of ~80 (ours and yargs'), which is most of nsrun's start-up time over `node -e 0`.
+// Bundles the CLI (Node then resolves and reads one module instead of ~80, ours and yargs'), twice:
+// dist/nsrun.js holds only what a plain run line needs (src/cli/run-main.ts: no yargs, no other
+// subcommand, ~40% of the code), dist/nsrun-full.js the whole CLI (src/cli/main.ts), which
+// bin/nsrun.js loads only for the other lines. Each is self-contained: a start runs one or the other.
 'use strict';
 const path = require('node:path');
 const root = path.join(__dirname, '..');
@@ -11,9 +13,28 @@ try {
   // installed without devDependencies: bin/nsrun.js falls back to dist/cli/main.js
   process.exit(0);
 }
+/**
+ * The default seccomp profile compiled for this machine's architecture, for the sandboxes most
+ * runs make: Docker's default capabilities (root, or a user namespace) and none (no user
+ * namespace, not root), with and without --disable-userns. From the compiled modules (tsc runs
+ * before this script); src/security/seccomp.ts takes a filter from it only for an identical key.
+ */
+function defaultFilters() {
+  try {
+    const seccomp = require(path.join(root, 'dist', 'security', 'seccomp.js'));
+    const { DEFAULT_CAPS } = require(path.join(root, 'dist', 'security', 'capabilities.js'));
+    return seccomp.defaultFilterTable(seccomp.nativeArch(), [DEFAULT_CAPS, []]);
+  } catch {
+    return {}; // an architecture without a syscall table: every run compiles (and refuses) as before
+  }
+}
+
 esbuild.build({
-  entryPoints: [path.join(root, 'src', 'cli', 'main.ts')],
-  outfile: path.join(root, 'dist', 'nsrun.js'),
+  entryPoints: [
+    { in: path.join(root, 'src', 'cli', 'run-main.ts'), out: 'nsrun' },
+    { in: path.join(root, 'src', 'cli', 'main.ts'), out: 'nsrun-full' },
+  ],
+  outdir: path.join(root, 'dist'),
   bundle: true,
   platform: 'node',
   target: 'node20',
@@ -22,7 +43,7 @@ esbuild.build({
   legalComments: 'none',
   charset: 'ascii', // (esbuild's default) bin/nsrun.js reads the bundle as latin1
   // The fault-injection hook (src/parent/fault.ts) is for tests: compiled out of the CLI users run.
-  define: { __NSRUN_FAULTS__: 'false' },
+  define: { __NSRUN_FAULTS__: 'false', __NSRUN_DEFAULT_FILTERS__: JSON.stringify(defaultFilters()) },
   minifySyntax: true, // drops the dead branches the define leaves
   // `import yargs from 'yargs/yargs'` would otherwise pick yargs' ESM build, whose cliui wraps help text with a naive
   // wrap (ignores newlines, breaks words): take the CommonJS builds that `node dist/cli/main.js` uses.

@@ -211,22 +211,61 @@ function capsIn(list: unknown, where: string): string[] {
   return (list as string[]).map((c) => c.toLowerCase().replace(/^cap_/, ''));
 }
 
-// Spawning from the library builds a plan each time: the default profile is compiled once per
-// (architecture, capabilities, kernel, --disable-userns).
-const compiled = new WeakMap<SeccompProfile, Map<string, SeccompPlan>>();
+/**
+ * What the filter of one of nsrun's own profiles depends on: the profile, the architecture, the
+ * label its messages use, --disable-userns, and which of its rules apply here (capabilities and
+ * kernel only decide that). Sandboxes whose capabilities differ in nothing the rules test share it.
+ */
+export function ownProfileKey(p: SeccompProfile, ctx: ResolveContext, label: string): string {
+  const arch = ARCH_NAMES[ctx.arch];
+  const kernel = ctx.kernel ?? os.release();
+  let applies = '';
+  for (const r of [...(ctx.disableUserns ? NO_USERNS_RULES : []), ...(p.syscalls ?? [])]) applies += ruleApplies(r, ctx, arch.go, kernel, label) ? '1' : '0';
+  return `${p === DEFAULT_PROFILE ? 'default' : 'userns-only'} ${ctx.arch} ${label} ${!!ctx.disableUserns} ${applies}`;
+}
+
+// The default profile compiled when the CLI was bundled (scripts/bundle.js, from this module's
+// defaultFilterTable), by ownProfileKey: a CLI start then does not compile it (~1.5 ms of a start,
+// most of it code running for the first time). The unbundled modules (the library) have none.
+declare const __NSRUN_DEFAULT_FILTERS__: Record<string, SeccompPlan> | undefined;
+const prebuilt: Record<string, SeccompPlan> | undefined = typeof __NSRUN_DEFAULT_FILTERS__ === 'undefined' ? undefined : __NSRUN_DEFAULT_FILTERS__;
+
+/** The default profile's filters for the usual sandboxes on `arch` (scripts/bundle.js). */
+export function defaultFilterTable(arch: Arch, capSets: readonly (readonly CapName[])[], kernel = os.release()): Record<string, SeccompPlan> {
+  const table: Record<string, SeccompPlan> = {};
+  for (const caps of capSets)
+    for (const disableUserns of [false, true]) {
+      const ctx = { arch, caps, kernel, disableUserns };
+      table[ownProfileKey(DEFAULT_PROFILE, ctx, 'default')] = compileProfile(DEFAULT_PROFILE, ctx, 'default');
+    }
+  return table;
+}
+
+// Spawning from the library builds a plan each time: nsrun's own profiles are compiled once per key.
+const compiled = new Map<string, SeccompPlan>();
 
 /** Checks a profile and turns it into the filter for this sandbox. */
 export function resolveProfile(p: SeccompProfile, ctx: ResolveContext, label: string): SeccompPlan {
   // only nsrun's own profiles: a caller's object may change between calls
   if (p !== DEFAULT_PROFILE && p !== USERNS_ONLY_PROFILE) return compileProfile(p, ctx, label);
-  const key = `${ctx.arch} ${ctx.caps.join(',')} ${ctx.kernel ?? os.release()} ${!!ctx.disableUserns} ${label}`;
-  let byKey = compiled.get(p);
-  const hit = byKey?.get(key);
-  if (hit) return hit;
-  const plan = compileProfile(p, ctx, label);
-  if (!byKey) compiled.set(p, (byKey = new Map()));
-  byKey.set(key, plan);
+  const key = ownProfileKey(p, ctx, label);
+  let plan = compiled.get(key);
+  if (!plan) compiled.set(key, (plan = prebuilt?.[key] ?? compileProfile(p, ctx, label)));
   return plan;
+}
+
+/** Whether a rule applies to this sandbox (includes/excludes: capabilities, architectures, kernel). */
+function ruleApplies(r: SeccompRule, ctx: ResolveContext, archGo: string, kernel: string, where: string): boolean {
+  const inc = r.includes ?? {};
+  const exc = r.excludes ?? {};
+  const caps = ctx.caps as readonly string[];
+  if (capsIn(inc.caps, where).some((c) => !caps.includes(c))) return false;
+  if (capsIn(exc.caps, where).some((c) => caps.includes(c))) return false;
+  if (inc.arches != null && inc.arches.length > 0 && !inc.arches.includes(archGo)) return false;
+  if (exc.arches != null && exc.arches.includes(archGo)) return false;
+  if (inc.minKernel != null && inc.minKernel !== '' && !kernelAtLeast(kernel, String(inc.minKernel))) return false;
+  if (r.belowKernel !== undefined && kernelAtLeast(kernel, r.belowKernel)) return false;
+  return true;
 }
 
 function compileProfile(p: SeccompProfile, ctx: ResolveContext, label: string): SeccompPlan {
@@ -266,16 +305,7 @@ function compileProfile(p: SeccompProfile, ctx: ResolveContext, label: string): 
       const valueTwo = a.valueTwo == null ? 0n : toBig(a.valueTwo, aw);
       return { index: a.index, op, value, valueTwo };
     });
-    // Does the rule apply to this sandbox?
-    const inc = r.includes ?? {};
-    const exc = r.excludes ?? {};
-    const caps = ctx.caps as readonly string[];
-    if (capsIn(inc.caps, where).some((c) => !caps.includes(c))) return;
-    if (capsIn(exc.caps, where).some((c) => caps.includes(c))) return;
-    if (inc.arches != null && inc.arches.length > 0 && !inc.arches.includes(arch.go)) return;
-    if (exc.arches != null && exc.arches.includes(arch.go)) return;
-    if (inc.minKernel != null && inc.minKernel !== '' && !kernelAtLeast(kernel, String(inc.minKernel))) return;
-    if (r.belowKernel !== undefined && kernelAtLeast(kernel, r.belowKernel)) return;
+    if (!ruleApplies(r, ctx, arch.go, kernel, where)) return;
     for (const name of names as string[]) {
       const nr = arch.table[name];
       if (nr === undefined) {

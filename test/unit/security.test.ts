@@ -9,7 +9,7 @@ import { explainPlan } from '../../src/plan/explain';
 import { inheritSecurity } from '../../src/plan/security';
 import { AUDIT_ARCH, compileFilter, type Insn, runFilter, SECCOMP_RET } from '../../src/security/bpf';
 import { allowedCaps, capMask, capSets, parseCapName } from '../../src/security/capabilities';
-import { DEFAULT_PROFILE, nativeArch, resolveProfile, type SeccompProfile } from '../../src/security/seccomp';
+import { DEFAULT_PROFILE, defaultFilterTable, nativeArch, ownProfileKey, resolveProfile, type SeccompProfile } from '../../src/security/seccomp';
 import { SYSCALLS_AARCH64, SYSCALLS_X86_64 } from '../../src/security/syscall-table';
 import { nsrunError } from '../helpers/errors';
 
@@ -216,6 +216,27 @@ describe('the default profile', () => {
     expect(r('clone', [17n])).toBe(SECCOMP_RET.ALLOW);
     expect(r('clone3')).toBe(ERRNO(38));
     expect(r('keyctl')).toBe(ERRNO(1));
+  });
+  test('its filter is shared by sandboxes whose capabilities differ in nothing a rule tests', () => {
+    const key = (caps: Parameters<typeof resolveProfile>[1]['caps'], kernel = '6.1.0', disableUserns = false) =>
+      ownProfileKey(DEFAULT_PROFILE, { arch: 'x86_64', caps, kernel, disableUserns }, 'default');
+    expect(key(allowedCaps({}))).toBe(key([]));
+    expect(key(allowedCaps({ capDrop: ['CHOWN'] }))).toBe(key([]));
+    // a capability that lifts a rule, a kernel that adds one, --disable-userns: another filter
+    expect(key(allowedCaps({ capAdd: ['SYS_ADMIN'] }))).not.toBe(key([]));
+    expect(key(allowedCaps({ capAdd: ['SYS_TIME'] }))).not.toBe(key(allowedCaps({ capAdd: ['SYS_ADMIN'] })));
+    expect(key([], '4.4.0')).not.toBe(key([]));
+    expect(key([], '6.1.0', true)).not.toBe(key([]));
+  });
+  test('the table the CLI bundle carries holds, under each key, what compiling gives', () => {
+    const table = defaultFilterTable('x86_64', [allowedCaps({}), allowedCaps({ capAdd: ['SYS_ADMIN'] }), []], '6.1.0');
+    const contexts = [allowedCaps({}), allowedCaps({ capAdd: ['SYS_ADMIN'] })].flatMap((caps) =>
+      [false, true].map((disableUserns) => ({ arch: 'x86_64' as const, caps, kernel: '6.1.0', disableUserns })));
+    expect(Object.keys(table).sort()).toEqual(contexts.map((c) => ownProfileKey(DEFAULT_PROFILE, c, 'default')).sort());
+    for (const c of contexts) {
+      const fresh = resolveProfile(DEFAULT_PROFILE, { ...c, caps: [...c.caps] }, 'default');
+      expect(table[ownProfileKey(DEFAULT_PROFILE, c, 'default')]).toEqual(fresh);
+    }
   });
   test('aarch64 compiles with its own numbers and arch check', () => {
     const p = program(resolveProfile(DEFAULT_PROFILE, { arch: 'aarch64', caps: [], kernel: '6.1' }, 'default').words);
