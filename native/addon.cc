@@ -9,10 +9,13 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <termios.h>
+#include <ucontext.h>
+#include <dirent.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -550,60 +553,199 @@ Napi::Value SealedCopyJs(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), mfd);
 }
 
-// holdSignals(): before the handoff, keep every signal the supervisor forwards for it. Node's
-// handlers (libuv's) run in whichever thread the kernel picks and only queue the signal for the
-// event loop, which the exec ends: a signal caught that way in the last moments would be lost.
-// So this thread blocks them, and the process-wide handlers are replaced by one that re-sends the
-// signal to this thread, where it stays pending (blocked) through execve for the supervisor's
-// signalfd. Signals with no handler (default or ignored) keep their disposition.
-const auto& kHeldSignals = SUPERVISED_SIGNALS;
-constexpr int kNumHeld = sizeof(SUPERVISED_SIGNALS) / sizeof(SUPERVISED_SIGNALS[0]);
-struct sigaction g_heldOld[kNumHeld];
-bool g_heldReplaced[kNumHeld];
-sigset_t g_heldMask;
-bool g_held = false;
+// Signals the CLI keeps for the command. A held signal is blocked in every thread of this
+// process, so the kernel leaves it pending (for the process) instead of running a handler on
+// whichever thread it picks. While Node supervises the start, watchSignals reads the pending ones
+// from a signalfd in the event loop and hands them to JS, which forwards them; at the handoff
+// (holdSignals) the watching stops and what arrives stays pending through execve, for
+// nsrun-supervise's own signalfd. No signal is ever in flight in a handler or in libuv's queue,
+// where the exec would lose it.
+//
+// Node's other threads (V8's workers, libuv's) exist already and do not block them: each is sent
+// kAckSignal, whose handler adds the held set to the mask its return restores (uc_sigmask). A
+// thread created later inherits its creator's mask (blocked, from the main thread or a blocked
+// worker). As a fallback (a thread that did not answer in time) the held signals' handlers re-send
+// them to the main thread, where they are blocked: pending again.
+sigset_t g_heldSet;           // held so far
+sigset_t g_maskBefore;        // the main thread's mask before the first hold
+struct sigaction g_actBefore[NSIG];
+bool g_anyHeld = false;
 pid_t g_holderTid = -1;
+volatile int g_acks = 0;
 
 void RedirectToHolder(int sig) {
   int saved = errno;
-  // The holder blocks sig, so it cannot be the thread running this.
   syscall(SYS_tgkill, getpid(), g_holderTid, sig);
   errno = saved;
 }
 
-void HoldSignals() {
-  if (g_held) return;
-  sigset_t set;
-  sigemptyset(&set);
-  for (int s : kHeldSignals) sigaddset(&set, s);
-  pthread_sigmask(SIG_BLOCK, &set, &g_heldMask);
-  g_holderTid = (pid_t)syscall(SYS_gettid);
-  for (int i = 0; i < kNumHeld; i++) {
-    sigaction(kHeldSignals[i], nullptr, &g_heldOld[i]);
-    void (*h)(int) = g_heldOld[i].sa_handler;
-    g_heldReplaced[i] = (g_heldOld[i].sa_flags & SA_SIGINFO) || (h != SIG_DFL && h != SIG_IGN);
-    if (!g_heldReplaced[i]) continue;
+void AckHandler(int, siginfo_t*, void* ctx) {
+  sigset_t* mask = &((ucontext_t*)ctx)->uc_sigmask;
+  for (int s = 1; s < NSIG; s++)
+    if (sigismember(&g_heldSet, s)) sigaddset(mask, s);
+  __atomic_add_fetch(&g_acks, 1, __ATOMIC_SEQ_CST);
+}
+
+int AckSignal() { return SIGRTMIN + 7; }  // unused by glibc (SIGRTMIN-2..-1), libuv and V8
+
+// Every other thread blocks g_heldSet (see above); waits up to ~200 ms for their answers.
+void BlockInOtherThreads() {
+  struct sigaction ack {}, old {};
+  ack.sa_sigaction = AckHandler;
+  ack.sa_flags = SA_SIGINFO | SA_RESTART;
+  sigfillset(&ack.sa_mask);
+  sigaction(AckSignal(), &ack, &old);
+  __atomic_store_n(&g_acks, 0, __ATOMIC_SEQ_CST);
+  int sent = 0;
+  pid_t self = (pid_t)syscall(SYS_gettid);
+  int dir = open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir >= 0) {
+    char buf[4096];
+    for (;;) {
+      long n = syscall(SYS_getdents64, dir, buf, sizeof(buf));
+      if (n <= 0) break;
+      for (long off = 0; off < n;) {
+        struct dirent64* d = (struct dirent64*)(buf + off);
+        off += d->d_reclen;
+        pid_t tid = (pid_t)atoi(d->d_name);
+        if (tid <= 0 || tid == self) continue;
+        if (syscall(SYS_tgkill, getpid(), tid, AckSignal()) == 0) sent++;
+      }
+    }
+    close(dir);
+  }
+  // a thread that exits first never answers: the wait is bounded
+  for (int i = 0; i < 2000 && __atomic_load_n(&g_acks, __ATOMIC_SEQ_CST) < sent; i++) {
+    struct timespec ts {0, 100000};
+    nanosleep(&ts, nullptr);
+  }
+  struct sigaction ign {};
+  ign.sa_handler = SIG_IGN;
+  sigaction(AckSignal(), &ign, nullptr);  // a late answer's signal must not kill (its default)
+}
+
+// Hold `sigs`. Unless `always`, only signals something handles (not default or ignored) are held.
+void Hold(const int* sigs, int count, bool always) {
+  if (!g_anyHeld) {
+    sigemptyset(&g_heldSet);
+    pthread_sigmask(SIG_SETMASK, nullptr, &g_maskBefore);
+    g_holderTid = (pid_t)syscall(SYS_gettid);
+  }
+  sigset_t add;
+  sigemptyset(&add);
+  for (int i = 0; i < count; i++) {
+    int sig = sigs[i];
+    if (sigismember(&g_heldSet, sig)) continue;
+    struct sigaction old {};
+    sigaction(sig, nullptr, &old);
+    bool handled = (old.sa_flags & SA_SIGINFO) || (old.sa_handler != SIG_DFL && old.sa_handler != SIG_IGN);
+    if (!always && !handled) continue;
+    g_actBefore[sig] = old;
     struct sigaction sa {};
     sa.sa_handler = RedirectToHolder;
     sa.sa_flags = SA_RESTART;
     sigfillset(&sa.sa_mask);
-    sigaction(kHeldSignals[i], &sa, nullptr);
+    sigaction(sig, &sa, nullptr);
+    sigaddset(&add, sig);
+    sigaddset(&g_heldSet, sig);
   }
-  g_held = true;
+  g_anyHeld = true;
+  if (sigisemptyset(&add)) return;
+  pthread_sigmask(SIG_BLOCK, &add, nullptr);
+  BlockInOtherThreads();
 }
 
-// After a failed exec: Node's handlers and this thread's mask as they were; what was held is then
-// delivered to Node's handlers.
+struct SignalWatch {
+  uv_poll_t poll{};
+  int fd = -1;
+  Napi::FunctionReference cb;
+};
+SignalWatch* g_watch = nullptr;
+
+void OnSignalfd(uv_poll_t* h, int status, int) {
+  SignalWatch* w = (SignalWatch*)h->data;
+  if (status < 0) return;
+  struct signalfd_siginfo si[8];
+  ssize_t n;
+  do n = read(w->fd, si, sizeof(si)); while (n < 0 && errno == EINTR);
+  if (n <= 0) return;
+  Napi::Env env = w->cb.Env();
+  Napi::HandleScope scope(env);
+  for (ssize_t i = 0; i < n / (ssize_t)sizeof(si[0]); i++) w->cb.MakeCallback(env.Global(), {Napi::Number::New(env, si[i].ssi_signo)});
+}
+
+void StopWatching() {
+  if (!g_watch) return;
+  SignalWatch* w = g_watch;
+  g_watch = nullptr;
+  uv_poll_stop(&w->poll);
+  close(w->fd);  // what was not read stays pending
+  uv_close((uv_handle_t*)&w->poll, [](uv_handle_t* hh) { delete (SignalWatch*)hh->data; });
+}
+
+// watchSignals(signals, cb(signo)) -> 0 | -errno: hold `signals` (always) and call cb, from the
+// event loop, with each that arrives. Until holdSignals or releaseSignals.
+Napi::Value WatchSignalsJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Array a = info[0].As<Napi::Array>();
+  if (!info[1].IsFunction()) throw Napi::TypeError::New(env, "watchSignals: callback required");
+  if (g_watch) return Napi::Number::New(env, -EBUSY);
+  std::vector<int> sigs;
+  sigset_t set;
+  sigemptyset(&set);
+  for (uint32_t i = 0; i < a.Length(); i++) {
+    sigs.push_back(a.Get(i).As<Napi::Number>().Int32Value());
+    sigaddset(&set, sigs.back());
+  }
+  Hold(sigs.data(), (int)sigs.size(), true);
+  int fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+  if (fd < 0) return Napi::Number::New(env, -errno);
+  SignalWatch* w = new SignalWatch();
+  w->fd = fd;
+  w->cb = Napi::Persistent(info[1].As<Napi::Function>());
+  uv_loop_t* loop = nullptr;
+  napi_get_uv_event_loop(env, &loop);
+  int rc = uv_poll_init(loop, &w->poll, fd);
+  if (rc < 0) {
+    close(fd);
+    delete w;
+    return Napi::Number::New(env, rc);
+  }
+  w->poll.data = w;
+  uv_poll_start(&w->poll, UV_READABLE, OnSignalfd);
+  // the poll does not keep Node alive: the sandbox's own handles do
+  uv_unref((uv_handle_t*)&w->poll);
+  g_watch = w;
+  return Napi::Number::New(env, 0);
+}
+
+// holdSignals(): the handoff. Stop watching; every signal nsrun-supervise forwards is held from
+// here on (those nothing handles keep their disposition) and stays pending through execve.
+void HoldForSupervisor() {
+  StopWatching();
+  Hold(SUPERVISED_SIGNALS, sizeof(SUPERVISED_SIGNALS) / sizeof(SUPERVISED_SIGNALS[0]), false);
+}
+
+// releaseSignals(): stop watching and give the held signals back to Node (after a failed exec, or
+// when Node supervised the sandbox to its end): their handlers as they were, the main thread's
+// mask as it was (what is pending is then delivered to them). Other threads keep them blocked.
 void ReleaseSignals() {
-  if (!g_held) return;
-  for (int i = 0; i < kNumHeld; i++)
-    if (g_heldReplaced[i]) sigaction(kHeldSignals[i], &g_heldOld[i], nullptr);
-  pthread_sigmask(SIG_SETMASK, &g_heldMask, nullptr);
-  g_held = false;
+  StopWatching();
+  if (!g_anyHeld) return;
+  for (int s = 1; s < NSIG; s++)
+    if (sigismember(&g_heldSet, s)) sigaction(s, &g_actBefore[s], nullptr);
+  sigemptyset(&g_heldSet);
+  pthread_sigmask(SIG_SETMASK, &g_maskBefore, nullptr);
+  g_anyHeld = false;
 }
 
 Napi::Value HoldSignalsJs(const Napi::CallbackInfo& info) {
-  HoldSignals();
+  HoldForSupervisor();
+  return info.Env().Undefined();
+}
+
+Napi::Value ReleaseSignalsJs(const Napi::CallbackInfo& info) {
+  ReleaseSignals();
   return info.Env().Undefined();
 }
 
@@ -650,7 +792,7 @@ Napi::Value ExecSupervisorJs(const Napi::CallbackInfo& info) {
   for (auto& e : envs) envp.push_back(const_cast<char*>(e.c_str()));
   envp.push_back(nullptr);
 
-  HoldSignals();  // normally done already (holdSignals), before the last event-loop turn
+  HoldForSupervisor();  // normally done already (holdSignals)
   for (int fd : keep) fcntl(fd, F_SETFD, 0);
   execve(file.c_str(), argv.data(), envp.data());
   int e = errno;
@@ -662,7 +804,9 @@ Napi::Value ExecSupervisorJs(const Napi::CallbackInfo& info) {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("spawn", Napi::Function::New(env, SpawnJs));
+  exports.Set("watchSignals", Napi::Function::New(env, WatchSignalsJs));
   exports.Set("holdSignals", Napi::Function::New(env, HoldSignalsJs));
+  exports.Set("releaseSignals", Napi::Function::New(env, ReleaseSignalsJs));
   exports.Set("proceed", Napi::Function::New(env, ProceedJs));
   exports.Set("stepGo", Napi::Function::New(env, StepGoJs));
   exports.Set("watchExit", Napi::Function::New(env, WatchExitJs));

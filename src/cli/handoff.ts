@@ -41,23 +41,31 @@ export function supervisorOptions(sb: Sandbox, plan: Plan): { options: [string, 
   return { options, keep };
 }
 
+/** nsrun-supervise's argv and environment: made while the sandbox starts (SpawnExtras.whileStarting). */
+export interface ExecArgs {
+  argv: string[];
+  env: string[];
+}
+
+export function execArgs(): ExecArgs {
+  return {
+    // ps keeps showing the user's own command line
+    argv: ['nsrun', ...process.argv.slice(2)],
+    env: Object.entries(process.env).map(([k, v]) => `${k}=${v}`),
+  };
+}
+
 /**
  * Exec nsrun-supervise for a started handoff sandbox. Returns only if the exec failed: then the
  * sandbox is stopped and cleaned up here, and the status is 125.
  */
-export async function handOff(file: string, sb: Sandbox, plan: Plan): Promise<number> {
-  // From here on a signal stays pending for the supervisor (whichever thread the kernel hands it
-  // to). One Node caught before waits in libuv's signal pipe for the loop's next poll, which the
-  // exec would never come to: let a poll forward it first. (The first immediate may run before any
-  // poll, in this turn's check phase; the second runs in the next turn, after its poll.)
+export async function handOff(file: string, sb: Sandbox, plan: Plan, args: ExecArgs = execArgs()): Promise<number> {
+  // From here on a signal stays pending for the supervisor: supervise() watched them on a
+  // signalfd (forwarded as they came), so none waits anywhere else.
   native().holdSignals();
-  for (let i = 0; i < 2; i++) await new Promise((resolve) => setImmediate(resolve));
   const { options, keep } = supervisorOptions(sb, plan);
   const buf = Buffer.from(options.map(([k, v]) => `${k}\0${v}\0`).join(''));
-  // ps keeps showing the user's own command line
-  const argv = ['nsrun', ...process.argv.slice(2)];
-  const env = Object.entries(process.env).map(([k, v]) => `${k}=${v}`);
-  const rc = native().execSupervisor(file, argv, env, keep, buf);
+  const rc = native().execSupervisor(file, args.argv, args.env, keep, buf);
   fs.writeSync(2, `nsrun: cannot run ${file} (execve: ${errnoName(-rc)}): stopping the sandbox\n`);
   sb.kill('SIGKILL');
   await sb.exited;

@@ -81,18 +81,20 @@ export async function runHandler(argv: ParsedArgs, rawArgs: string[] = []): Prom
 
   if (!argv.step) return supervise(plan, (extras) => startPlan(plan, facts, opts.name, extras));
   const stepper = terminalStepper();
-  const onInterrupt = () => stepper.abort();
-  process.on('SIGINT', onInterrupt);
-  try {
-    return await supervise(plan, async (extras) => {
+  let stepping = true;
+  return await supervise(
+    plan,
+    async (extras) => {
       try {
         return await startPlan(plan, facts, opts.name, { ...extras, stepper });
       } finally {
-        process.off('SIGINT', onInterrupt);
+        stepping = false;
         stepper.close();
       }
-    });
-  } finally {
-    process.off('SIGINT', onInterrupt);
-  }
+    },
+    // Ctrl-C while stepping ends the stepping (and, forwarded, the sandbox)
+    (sig) => {
+      if (sig === 'SIGINT' && stepping) stepper.abort();
+    },
+  );
 }

@@ -3,30 +3,47 @@
 // is handed to nsrun-supervise (./handoff.ts), which does the same without keeping Node resident;
 // Node supervises itself when it is missing or NSRUN_SUPERVISOR=node.
 import * as fs from 'node:fs';
+import { constants as osConstants } from 'node:os';
 import type { OomInfo } from '../cgroup/driver';
 import { formatBytes } from '../cgroup/limits';
 import type { Plan } from '../plan/types';
+import { systemError } from '../errors';
+import { native } from '../native/binding';
 import { shellStatus, type Sandbox, type SpawnExtras } from '../sandbox';
-import { handOff, handoffTarget } from './handoff';
+import { type ExecArgs, execArgs, handOff, handoffTarget } from './handoff';
 import { attachTerminal } from './terminal';
 
 /** Signals a user sends to nsrun that the command should get instead. */
 export const FORWARDED_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
 
-export async function supervise(plan: Plan, start: (extras: SpawnExtras) => Promise<Sandbox>): Promise<number> {
+/**
+ * `onSignal`: also told of every forwarded signal (--step: SIGINT ends the stepping). The
+ * signals are read from a signalfd, not through process.on (see watchSignals in the addon): none
+ * is lost at the handoff, and Node's own handlers for them are not used meanwhile.
+ */
+export async function supervise(plan: Plan, start: (extras: SpawnExtras) => Promise<Sandbox>, onSignal?: (sig: NodeJS.Signals) => void): Promise<number> {
   // Signals that arrive while the sandbox starts are delivered once it exists.
   let sandbox: Sandbox | undefined;
   const pending: NodeJS.Signals[] = [];
   const forward = (sig: NodeJS.Signals) => (sandbox ? sandbox.kill(sig) : pending.push(sig));
-  for (const sig of FORWARDED_SIGNALS) process.on(sig, forward);
+  const n = native();
+  const names = new Map(FORWARDED_SIGNALS.map((sig) => [osConstants.signals[sig], sig]));
+  const rc = n.watchSignals([...names.keys()], (signo) => {
+    const sig = names.get(signo)!;
+    onSignal?.(sig);
+    forward(sig);
+  });
+  if (rc < 0) throw systemError({ step: 'signals', object: 'signalfd', syscall: 'signalfd', errno: -rc, side: 'parent' });
 
   let restore = () => {};
   const supervisor = handoffTarget();
   try {
     const winsize = plan.stdio === 'pty' ? { rows: process.stdout.rows, cols: process.stdout.columns } : undefined;
-    sandbox = await start({ winsize, handoff: supervisor !== undefined });
+    let args: ExecArgs | undefined;
+    const whileStarting = supervisor ? () => void (args = execArgs()) : undefined;
+    sandbox = await start({ winsize, handoff: supervisor !== undefined, whileStarting });
     for (const sig of pending.splice(0)) sandbox.kill(sig);
-    if (supervisor) return await handOff(supervisor, sandbox, plan);
+    if (supervisor) return await handOff(supervisor, sandbox, plan, args);
     if (plan.stdio === 'pty') restore = attachTerminal(sandbox);
     const r = await sandbox.exited;
     const status = shellStatus(r);
@@ -34,7 +51,7 @@ export async function supervise(plan: Plan, start: (extras: SpawnExtras) => Prom
     return status;
   } finally {
     restore();
-    for (const sig of FORWARDED_SIGNALS) process.off(sig, forward);
+    n.releaseSignals();
   }
 }
 

@@ -105,8 +105,15 @@ export interface NativeBinding {
   isatty(fd: number): boolean;
   nsType(fd: number): number;
   sealedCopy(fd: number, name: string): number;
-  /** Block the supervisor's signals in this thread and route them here (pending) until the exec. */
+  /**
+   * Hold these signals (blocked in every thread: pending for the process) and call cb from the
+   * event loop with each that arrives, until holdSignals or releaseSignals. 0 | -errno.
+   */
+  watchSignals(signals: number[], cb: (signo: number) => void): number;
+  /** The handoff: stop watching; the supervisor's signals stay pending through the exec. */
   holdSignals(): void;
+  /** Stop watching and give the held signals back to Node's handlers. */
+  releaseSignals(): void;
   /** Replace this process by nsrun-supervise; returns -errno only if the exec failed. */
   execSupervisor(file: string, argv: string[], envp: string[], keepFds: number[], options: Buffer): number;
 }
