@@ -8,7 +8,7 @@ import { constants as osConstants } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
 import type * as tty from 'node:tty';
 import type { OomInfo } from './cgroup/driver';
-import { collectLeftovers, leftoverSweepDue, prepareCgroup, SandboxCgroup } from './cgroup/sandbox-cgroup';
+import { claimLeftoverSweep, collectLeftovers, prepareCgroup, SandboxCgroup } from './cgroup/sandbox-cgroup';
 import { NsrunError, systemError, type NsrunErrorFields } from './errors';
 import { SIGCONT } from './linux';
 import { initFd as sealedInitFd, native, type ExitInfo, type NativeFailure } from './native/binding';
@@ -77,6 +77,11 @@ export interface SpawnExtras {
    * no streams on its fds and reads nsrun-init's control pipe only up to "running".
    */
   handoff?: boolean;
+  /**
+   * @internal Work that does not have to come before the command starts: run once the child has
+   * been told to go, while it sets itself up (on another CPU) and Node waits for it anyway.
+   */
+  whileStarting?: () => void;
 }
 
 /** @internal What nsrun-supervise takes over from a handoff sandbox. */
@@ -375,10 +380,16 @@ function childFailure(f: NativeFailure, meta: StepMeta[], plan: Plan): NsrunErro
 /** Start a sandbox from a checked plan. */
 export async function spawnPlan(plan: Plan, facts: HostFacts, extras: SpawnExtras = {}): Promise<Sandbox> {
   // cgroups a SIGKILLed nsrun left behind are collected by the next run (a library process:
-  // on its first spawn, then every 10 s; with a cgroup of its own, every time)
+  // on its first spawn, then every 10 s; with a cgroup of its own, every time, before the clone).
+  // Without a cgroup of its own the sweep waits for nothing: it runs while the child starts.
   if (!plan.cgroup) {
-    if (plan.mode === 'create' && leftoverSweepDue()) await collectLeftovers().catch(() => 0);
-    return spawnWith(plan, facts, extras);
+    if (plan.mode !== 'create' || !claimLeftoverSweep()) return spawnWith(plan, facts, extras);
+    const then = extras.whileStarting;
+    const whileStarting = () => {
+      void collectLeftovers().catch(() => 0);
+      then?.();
+    };
+    return spawnWith(plan, facts, { ...extras, whileStarting });
   }
   // the cgroup exists, limits written, before the clone; it goes again on every failure path
   const cg = SandboxCgroup.create(await prepareCgroup(plan.cgroup, plan.caller.rootless), plan.caller.rootless);
@@ -535,6 +546,7 @@ async function spawnWith(plan: Plan, facts: HostFacts, extras: SpawnExtras, cg?:
   } else {
     proceeding = proceed(true);
   }
+  extras.whileStarting?.();
   const result = proceeding;
   const [failure, forked] = await result;
   if (plan.mode === 'join') {

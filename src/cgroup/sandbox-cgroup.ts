@@ -127,6 +127,14 @@ export function leftoverSweepDue(now = monotonicMs()): boolean {
   return lastSweep === undefined || now - lastSweep >= LEFTOVER_SWEEP_INTERVAL;
 }
 
+/** A due sweep, claimed for a spawn that runs collectLeftovers() a moment later (spawns started
+ *  meanwhile do not start one too). */
+export function claimLeftoverSweep(now = monotonicMs()): boolean {
+  if (!leftoverSweepDue(now)) return false;
+  lastSweep = now;
+  return true;
+}
+
 /**
  * Remove the cgroups of nsrun processes that died without cleaning up (SIGKILL): kill what is
  * left inside, rmdir, drop the record. Returns how many were collected.

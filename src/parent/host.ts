@@ -13,6 +13,7 @@ export interface SubIdRange {
 export interface HostFacts {
   euid: number;
   egid: number;
+  /** The caller's user name: looked up for an unprivileged caller only. */
   userName?: string;
   /** Namespace types this kernel has (from /proc/self/ns). */
   supported: NamespaceType[];
@@ -91,6 +92,17 @@ function userNameOf(euid: number): string | undefined {
   return name;
 }
 
+/** The namespace types this kernel has: the entries of /proc/self/ns (one readdir). */
+function namespaceTypes(): NamespaceType[] {
+  let have: string[];
+  try {
+    have = fs.readdirSync('/proc/self/ns');
+  } catch {
+    return [];
+  }
+  return NAMESPACE_TYPES.filter((t) => have.includes(t));
+}
+
 function helper(name: string): string | undefined {
   if (!helpers.has(name)) helpers.set(name, which(name));
   return helpers.get(name);
@@ -99,10 +111,12 @@ function helper(name: string): string | undefined {
 export function gatherHostFacts(): HostFacts {
   const euid = process.geteuid!();
   const egid = process.getegid!();
-  const userName = userNameOf(euid);
-  const supported = (supportedCache ??= NAMESPACE_TYPES.filter((t) => fs.existsSync(`/proc/self/ns/${t}`)));
-  // Subordinate ids and the setuid helpers matter only to an unprivileged caller.
+  // The user name, subordinate ids and the setuid helpers matter only to an unprivileged caller
+  // (the name: to find its /etc/subuid lines; looking it up reads nsswitch.conf and passwd).
   const rootless = euid !== 0;
+  const userName = rootless ? userNameOf(euid) : undefined;
+  supportedCache ??= namespaceTypes();
+  const supported = supportedCache;
   const n = native();
   return {
     euid,
