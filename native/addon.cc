@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <napi.h>
+#include <sched.h>
 #include <signal.h>
 #include <linux/nsfs.h>
 #include <sys/ioctl.h>
@@ -571,7 +572,8 @@ sigset_t g_maskBefore;        // the main thread's mask before the first hold
 struct sigaction g_actBefore[NSIG];
 bool g_anyHeld = false;
 pid_t g_holderTid = -1;
-volatile int g_acks = 0;
+int g_acks = 0;          // threads that answered kAckSignal ...
+int g_acksExpected = 0;  // ... of those asked
 
 void RedirectToHolder(int sig) {
   int saved = errno;
@@ -588,14 +590,32 @@ void AckHandler(int, siginfo_t*, void* ctx) {
 
 int AckSignal() { return SIGRTMIN + 7; }  // unused by glibc (SIGRTMIN-2..-1), libuv and V8
 
-// Every other thread blocks g_heldSet (see above); waits up to ~200 ms for their answers.
+unsigned long long SigBit(int sig) { return 1ULL << (sig - 1); }
+
+// A thread's blocked signals (SigBlk in /proc/self/task/TID/status); 0 if unreadable.
+unsigned long long ThreadBlocked(pid_t tid) {
+  char path[64], buf[2048];
+  snprintf(path, sizeof(path), "/proc/self/task/%d/status", (int)tid);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  ssize_t n = read(fd, buf, sizeof(buf) - 1);
+  close(fd);
+  if (n <= 0) return 0;
+  buf[n] = 0;
+  const char* p = strstr(buf, "SigBlk:");
+  return p ? strtoull(p + 7, nullptr, 16) : 0;
+}
+
+// Asks every other thread to block g_heldSet (see above); WaitForOtherThreads waits for them.
 void BlockInOtherThreads() {
-  struct sigaction ack {}, old {};
+  unsigned long long held = 0;
+  for (int s = 1; s < 64; s++)
+    if (sigismember(&g_heldSet, s)) held |= SigBit(s);
+  struct sigaction ack {};
   ack.sa_sigaction = AckHandler;
   ack.sa_flags = SA_SIGINFO | SA_RESTART;
   sigfillset(&ack.sa_mask);
-  sigaction(AckSignal(), &ack, &old);
-  __atomic_store_n(&g_acks, 0, __ATOMIC_SEQ_CST);
+  sigaction(AckSignal(), &ack, nullptr);  // stays: a late answer must not kill (its default)
   int sent = 0;
   pid_t self = (pid_t)syscall(SYS_gettid);
   int dir = open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -609,19 +629,30 @@ void BlockInOtherThreads() {
         off += d->d_reclen;
         pid_t tid = (pid_t)atoi(d->d_name);
         if (tid <= 0 || tid == self) continue;
+        // a thread that blocks them already needs nothing (Node's inspector thread blocks all);
+        // one that blocks kAckSignal cannot be asked (the fallback covers it)
+        unsigned long long blocked = ThreadBlocked(tid);
+        if ((blocked & held) == held || (blocked & SigBit(AckSignal()))) continue;
         if (syscall(SYS_tgkill, getpid(), tid, AckSignal()) == 0) sent++;
       }
     }
     close(dir);
   }
-  // a thread that exits first never answers: the wait is bounded
-  for (int i = 0; i < 2000 && __atomic_load_n(&g_acks, __ATOMIC_SEQ_CST) < sent; i++) {
-    struct timespec ts {0, 100000};
-    nanosleep(&ts, nullptr);
+  __atomic_add_fetch(&g_acksExpected, sent, __ATOMIC_SEQ_CST);
+}
+
+// Until the threads asked have answered (a thread that exits first never does: bounded, ~100 ms):
+// after that, no handler for a held signal runs anywhere but in this thread. Asked when the
+// signals were first held, they have long answered by the handoff.
+void WaitForOtherThreads() {
+  for (int i = 0; i < 2100 && __atomic_load_n(&g_acks, __ATOMIC_SEQ_CST) < g_acksExpected; i++) {
+    if (i < 100) {
+      sched_yield();
+    } else {
+      struct timespec ts {0, 50000};
+      nanosleep(&ts, nullptr);
+    }
   }
-  struct sigaction ign {};
-  ign.sa_handler = SIG_IGN;
-  sigaction(AckSignal(), &ign, nullptr);  // a late answer's signal must not kill (its default)
 }
 
 // Hold `sigs`. Unless `always`, only signals something handles (not default or ignored) are held.
@@ -724,6 +755,7 @@ Napi::Value WatchSignalsJs(const Napi::CallbackInfo& info) {
 void HoldForSupervisor() {
   StopWatching();
   Hold(SUPERVISED_SIGNALS, sizeof(SUPERVISED_SIGNALS) / sizeof(SUPERVISED_SIGNALS[0]), false);
+  WaitForOtherThreads();
 }
 
 // releaseSignals(): stop watching and give the held signals back to Node (after a failed exec, or
