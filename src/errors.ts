@@ -100,9 +100,12 @@ const EXTRA_ERRNOS: Record<number, [string, string]> = {
   133: ['EHWPOISON', 'memory page has hardware error'],
 };
 
+// util.getSystemErrorMap() builds a new map of every libuv error on each call: once is enough
+let uvErrors: Map<number, [string, string]> | undefined;
+
 /** libuv's map, only for kernel errnos (libuv's own codes, like UV_EOF = -4095, are not). */
 function uvErrno(errno: number): [string, string] | undefined {
-  return errno > 0 && errno < 512 ? util.getSystemErrorMap().get(-errno) : undefined;
+  return errno > 0 && errno < 512 ? (uvErrors ??= util.getSystemErrorMap()).get(-errno) : undefined;
 }
 
 export function errnoName(errno: number): string {
