@@ -29,6 +29,14 @@ function defaultFilters() {
   }
 }
 
+/** The run options as the fast parser reads them from runBuilder (src/cli/run-main.ts). */
+function runOptions() {
+  const { recordOptions, declarationsOf } = require(path.join(root, 'dist', 'cli', 'fast-args.js'));
+  const { runBuilder } = require(path.join(root, 'dist', 'cli', 'run.js'));
+  const table = recordOptions(runBuilder);
+  return table ? declarationsOf(table) : null;
+}
+
 esbuild.build({
   entryPoints: [
     { in: path.join(root, 'src', 'cli', 'run-main.ts'), out: 'nsrun' },
@@ -43,7 +51,11 @@ esbuild.build({
   legalComments: 'none',
   charset: 'ascii', // (esbuild's default) bin/nsrun.js reads the bundle as latin1
   // The fault-injection hook (src/parent/fault.ts) is for tests: compiled out of the CLI users run.
-  define: { __NSRUN_FAULTS__: 'false', __NSRUN_DEFAULT_FILTERS__: JSON.stringify(defaultFilters()) },
+  define: {
+    __NSRUN_FAULTS__: 'false',
+    __NSRUN_DEFAULT_FILTERS__: JSON.stringify(defaultFilters()),
+    __NSRUN_RUN_OPTIONS__: JSON.stringify(runOptions()),
+  },
   minifySyntax: true, // drops the dead branches the define leaves
   // `import yargs from 'yargs/yargs'` would otherwise pick yargs' ESM build, whose cliui wraps help text with a naive
   // wrap (ignores newlines, breaks words): take the CommonJS builds that `node dist/cli/main.js` uses.

@@ -74,6 +74,18 @@ export function recordOptions(builder: (y: Argv) => Argv): OptionTable | undefin
   return unsupported ? undefined : table;
 }
 
+/** A table's declarations, each once (aliases share theirs): what the CLI bundle carries. */
+export function declarationsOf(table: OptionTable): OptionDecl[] {
+  return [...new Set(table.values())];
+}
+
+/** The table again from its declarations. */
+export function tableOf(decls: readonly OptionDecl[]): OptionTable {
+  const table: OptionTable = new Map();
+  for (const d of decls) for (const n of d.names) table.set(n, d);
+  return table;
+}
+
 /**
  * Parses a run line as yargs would (halt at the first word, `--` populated, no camel-case
  * expansion, strict options), or returns undefined when yargs should. `args`: the words after

@@ -5,7 +5,7 @@
 // runMain returns undefined and bin/nsrun.js loads the whole CLI (main.ts, dist/nsrun-full.js).
 import * as fs from 'node:fs';
 import { formatError, isNsrunError } from '../errors';
-import { fastParse, recordOptions } from './fast-args';
+import { fastParse, type OptionDecl, type OptionTable, recordOptions, tableOf } from './fast-args';
 import type { ParsedArgs } from './parse';
 import { runBuilder, runHandler } from './run';
 
@@ -13,9 +13,20 @@ import { runBuilder, runHandler } from './run';
 export const SUBCOMMAND_NAMES = ['run', 'exec', 'ps', 'inspect', 'kill', 'pause', 'resume', 'stats', 'doctor'] as const;
 export type SubcommandName = (typeof SUBCOMMAND_NAMES)[number];
 
+// The run options as runBuilder declares them, recorded when the CLI was bundled (scripts/bundle.js):
+// a start then does not call the builder (~0.5 ms). null: the builder uses something the fast
+// parser does not know. The unbundled modules have none and record it on each call.
+declare const __NSRUN_RUN_OPTIONS__: OptionDecl[] | null | undefined;
+
+/** The run options' table for the fast parser; undefined: every line goes to yargs. */
+export function runOptionTable(): OptionTable | undefined {
+  if (typeof __NSRUN_RUN_OPTIONS__ !== 'undefined') return __NSRUN_RUN_OPTIONS__ ? tableOf(__NSRUN_RUN_OPTIONS__) : undefined;
+  return recordOptions(runBuilder);
+}
+
 /** The run line parsed without yargs, when the fast path is sure of it (./fast-args.ts). */
 export function fastRunArgs(rest: string[]): ParsedArgs | undefined {
-  const table = recordOptions(runBuilder);
+  const table = runOptionTable();
   return table && fastParse(rest, table, 'nsrun');
 }
 

@@ -80,6 +80,20 @@ describe.skipIf(!built)(built ? 'CLI start-up' : 'CLI start-up (skipped: dist/ns
         expect(text).toContain(JSON.stringify(seccomp.ownProfileKey(seccomp.DEFAULT_PROFILE, { arch: seccomp.nativeArch(), caps, disableUserns }, 'default')));
   });
 
+  test("the run bundle's option table is what runBuilder declares (recorded when bundling)", () => {
+    const script = `const { loadBundle } = require(${JSON.stringify(path.join(ROOT, 'bin', 'nsrun.js'))});
+      const { recordOptions, declarationsOf } = require(${JSON.stringify(path.join(ROOT, 'dist', 'cli', 'fast-args.js'))});
+      const { runBuilder } = require(${JSON.stringify(path.join(ROOT, 'dist', 'cli', 'run.js'))});
+      const bundled = loadBundle().cli.runOptionTable();
+      const live = recordOptions(runBuilder);
+      console.log(JSON.stringify({ size: bundled.size, same: JSON.stringify([...bundled]) === JSON.stringify([...live]), shared: bundled.get('pid') === bundled.get('p') }));`;
+    const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', cwd: ROOT });
+    expect(r.stderr).toBe('');
+    const out = JSON.parse(r.stdout);
+    expect(out.size).toBeGreaterThan(40);
+    expect(out).toMatchObject({ same: true, shared: true });
+  });
+
   test('the bundles are ASCII (bin/nsrun.js reads them as latin1), and requiring bin/nsrun.js runs nothing', () => {
     expect(/[^\x00-\x7f]/.test(fs.readFileSync(loader.BUNDLE, 'latin1'))).toBe(false);
     expect(/[^\x00-\x7f]/.test(fs.readFileSync(loader.FULL_BUNDLE, 'latin1'))).toBe(false);
