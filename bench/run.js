@@ -507,6 +507,9 @@ function section2(o, peers) {
   table(['', 'median ms', 'min', 'p95', 'vs nsrun', 'command'], rows, true);
   if (ns && node) {
     console.log(`   nsrun - node -e 0 = ${ms(median(ns.times) - median(node.times))} ms (difference of medians: what the CLI adds on top of starting Node)`);
+    // each round runs every command once: a slow moment of the machine weighs on both of a pair
+    const paired = median(ns.times.map((t, i) => t - node.times[i]));
+    console.log(`   paired: median of the ${ns.times.length} per-round differences nsrun - node -e 0 = ${ms(paired)} ms (steadier on a noisy machine)`);
     const load = by('load');
     if (load) {
       console.log(`   of which loading the CLI's modules ~${ms(median(load.times) - median(node.times))} ms, parsing + running the sandbox ~${ms(median(ns.times) - median(load.times))} ms`);
