@@ -142,7 +142,11 @@ export function native(): NativeBinding {
     const file = path.join(dir, 'nsrun.node');
     tried.push(file);
     if (fs.existsSync(file)) {
-      cached = require(file) as NativeBinding;
+      // process.dlopen, not require: the module loader's resolution (stat, realpath, package
+      // scope) took longer than loading the addon itself (~1 ms of a CLI start)
+      const mod = { exports: {} as NativeBinding };
+      process.dlopen(mod, file);
+      cached = mod.exports;
       return cached;
     }
   }

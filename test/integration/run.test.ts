@@ -173,7 +173,10 @@ describe.skipIf(who.length === 0)(gated(who.length > 0, 'signals and die-with-pa
       await waitFor(() => out.includes('ready'));
       // setpriv execs node, so the pid is nsrun's
       process.kill(child.pid!, sig);
+      // a lost signal leaves the loop running: end it (nsrun's SIGKILL takes the sandbox down)
+      const lost = setTimeout(() => child.kill('SIGKILL'), 10_000);
       const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+      clearTimeout(lost);
       expect(out).toContain(`got-${sig}`);
       expect(code).toBe(9);
     },
