@@ -216,10 +216,12 @@ describe.skipIf(!isRoot)(gated(isRoot, 'nsrun exec killed at every point leaves 
 });
 
 describe('the hook is compiled out of the bundled CLI', () => {
-  test('dist/nsrun.js never reads NSRUN_FAULT, and ignores it', () => {
-    const bundle = fs.readFileSync(path.join(__dirname, '..', '..', 'dist', 'nsrun.js'), 'utf8');
-    expect(bundle).not.toContain('NSRUN_FAULT');
-    expect(bundle).not.toContain('SIGKILL did not kill nsrun');
+  test('dist/nsrun.js and dist/nsrun-full.js never read NSRUN_FAULT, and ignore it', () => {
+    for (const file of ['nsrun.js', 'nsrun-full.js']) {
+      const bundle = fs.readFileSync(path.join(__dirname, '..', '..', 'dist', file), 'utf8');
+      expect(bundle, file).not.toContain('NSRUN_FAULT');
+      expect(bundle, file).not.toContain('SIGKILL did not kill nsrun');
+    }
     const r = spawnSync(process.execPath, [NSRUN, '--', 'echo', 'alive'], { env: { ...process.env, NSRUN_FAULT: 'clone' }, encoding: 'utf8' });
     expect(r.stdout).toBe('alive\n');
     expect(r.status).toBe(0);
