@@ -686,6 +686,8 @@ void Hold(const int* sigs, int count, bool always) {
   BlockInOtherThreads();
 }
 
+void ReleaseSignals();
+
 struct SignalWatch {
   uv_poll_t poll{};
   int fd = -1;
@@ -730,7 +732,11 @@ Napi::Value WatchSignalsJs(const Napi::CallbackInfo& info) {
   }
   Hold(sigs.data(), (int)sigs.size(), true);
   int fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
-  if (fd < 0) return Napi::Number::New(env, -errno);
+  if (fd < 0) {
+    int e = errno;
+    ReleaseSignals();  // nothing reads them: Node's handlers as they were
+    return Napi::Number::New(env, -e);
+  }
   SignalWatch* w = new SignalWatch();
   w->fd = fd;
   w->cb = Napi::Persistent(info[1].As<Napi::Function>());
@@ -740,6 +746,7 @@ Napi::Value WatchSignalsJs(const Napi::CallbackInfo& info) {
   if (rc < 0) {
     close(fd);
     delete w;
+    ReleaseSignals();
     return Napi::Number::New(env, rc);
   }
   w->poll.data = w;
