@@ -241,16 +241,22 @@ export function defaultFilterTable(arch: Arch, capSets: readonly (readonly CapNa
   return table;
 }
 
-// Spawning from the library builds a plan each time: nsrun's own profiles are compiled once per key.
+// Spawning from the library builds a plan each time: nsrun's own profiles are compiled once per
+// key, and the key (a pass over the rules) is worked out once per sandbox context.
 const compiled = new Map<string, SeccompPlan>();
+const byContext = new Map<string, SeccompPlan>();
 
 /** Checks a profile and turns it into the filter for this sandbox. */
 export function resolveProfile(p: SeccompProfile, ctx: ResolveContext, label: string): SeccompPlan {
   // only nsrun's own profiles: a caller's object may change between calls
   if (p !== DEFAULT_PROFILE && p !== USERNS_ONLY_PROFILE) return compileProfile(p, ctx, label);
+  const context = `${p === DEFAULT_PROFILE ? 'default' : 'userns-only'} ${ctx.arch} ${ctx.caps.join(',')} ${ctx.kernel ?? os.release()} ${!!ctx.disableUserns} ${label}`;
+  let plan = byContext.get(context);
+  if (plan) return plan;
   const key = ownProfileKey(p, ctx, label);
-  let plan = compiled.get(key);
+  plan = compiled.get(key);
   if (!plan) compiled.set(key, (plan = prebuilt?.[key] ?? compileProfile(p, ctx, label)));
+  byContext.set(context, plan);
   return plan;
 }
 
