@@ -100,8 +100,6 @@ export function parserFor(sub: SubcommandName, rest: string[]): Argv {
   );
 }
 
-export { fastRunArgs };
-
 export async function main(args: string[]): Promise<number> {
   const explicit = args[0] !== undefined && Object.hasOwn(SUBCOMMANDS, args[0]);
   const sub = (explicit ? args[0] : 'run') as SubcommandName;

@@ -3,7 +3,8 @@
 import type { Argv } from 'yargs';
 import { describe, expect, test } from 'vitest';
 import { fastParse, recordOptions } from '../../src/cli/fast-args';
-import { fastRunArgs, parserFor } from '../../src/cli/main';
+import { parserFor } from '../../src/cli/main';
+import { fastRunArgs } from '../../src/cli/run-main';
 import { runBuilder } from '../../src/cli/run';
 
 /** What yargs makes of a run line: the arguments, or the message of the error main() prints. */
