@@ -12,6 +12,9 @@ import { runBuilder, runHandler } from './run';
 import { fastRunArgs, reportFailure, type SubcommandName } from './run-main';
 import { statsBuilder, statsHandler } from './stats';
 
+// as in run-main.ts: bin/nsrun.js hands over the addon it loaded to map this bundle
+export { adoptNative } from '../native/binding';
+
 /** Turns yargs' own failure messages into nsrun's one-line form. */
 function yargsFailure(msg: string, sub: string, args: string[]): Error {
   const help = sub === 'run' ? 'see nsrun --help' : `see nsrun ${sub} --help`;

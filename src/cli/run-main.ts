@@ -10,6 +10,9 @@ import type { ParsedArgs } from './parse';
 import { runBuilder, runHandler } from './run';
 
 /** The first words that name a subcommand (main.ts has one entry for each, checked by the types). */
+// bin/nsrun.js loads the addon before the bundle (it maps the bundle with it) and hands it over
+export { adoptNative } from '../native/binding';
+
 export const SUBCOMMAND_NAMES = ['run', 'exec', 'ps', 'inspect', 'kill', 'pause', 'resume', 'stats', 'doctor'] as const;
 export type SubcommandName = (typeof SUBCOMMAND_NAMES)[number];
 

@@ -105,6 +105,9 @@ export interface NativeBinding {
   isatty(fd: number): boolean;
   nsType(fd: number): number;
   sealedCopy(fd: number, name: string): number;
+  /** A file's first `length` bytes mapped read-only, as a latin1 string or a Buffer (no copy), or -errno. */
+  mapFile(fd: number, length: number, asString: true): string | number;
+  mapFile(fd: number, length: number, asString: false): Buffer | number;
   /**
    * Hold these signals (blocked in every thread: pending for the process) and call cb from the
    * event loop with each that arrives, until holdSignals or releaseSignals. 0 | -errno.
@@ -151,6 +154,14 @@ export function native(): NativeBinding {
     }
   }
   throw new Error(`nsrun's native addon is not built (run npm install); looked in: ${tried.join(', ')}`);
+}
+
+/**
+ * The addon as bin/nsrun.js already loaded it (it maps the CLI bundle with it, before the bundle
+ * runs), so that native() does not load it a second time. Loaded from the same directories.
+ */
+export function adoptNative(binding: NativeBinding): void {
+  cached ??= binding;
 }
 
 let sealedInit: number | undefined;

@@ -14,21 +14,51 @@ const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'nsrun-startup-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
 /** Load a bundle file in a fresh Node and report whether the cache was taken and the CLI works. */
-function loadIn(bundle: string, cache: string): { cacheUsed: boolean; works: boolean } {
-  const script = `const l = require(${JSON.stringify(path.join(ROOT, 'bin', 'nsrun.js'))}).loadBundle({ bundle: ${JSON.stringify(bundle)}, cache: ${JSON.stringify(cache)} });
-    console.log(JSON.stringify({ cacheUsed: l.cacheUsed, main: typeof (l.cli.runMain ?? l.cli.main) }));`;
+function loadIn(bundle: string, cache: string, map = true): { cacheUsed: boolean; works: boolean; mapped: boolean } {
+  const script = `const l = require(${JSON.stringify(path.join(ROOT, 'bin', 'nsrun.js'))}).loadBundle({ bundle: ${JSON.stringify(bundle)}, cache: ${JSON.stringify(cache)}, map: ${map} });
+    console.log(JSON.stringify({ cacheUsed: l.cacheUsed, mapped: l.mapped, main: typeof (l.cli.runMain ?? l.cli.main) }));`;
   const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', cwd: ROOT });
   expect(r.stderr).toBe('');
   const out = JSON.parse(r.stdout);
-  return { cacheUsed: out.cacheUsed, works: out.main === 'function' };
+  return { cacheUsed: out.cacheUsed, works: out.main === 'function', mapped: out.mapped };
 }
 
 describe.skipIf(!built)(built ? 'CLI start-up' : 'CLI start-up (skipped: dist/nsrun.js not built)', () => {
   test('the installed caches are taken for the installed bundles', () => {
     expect(fs.existsSync(loader.CACHE)).toBe(true);
-    expect(loadIn(loader.BUNDLE, loader.CACHE)).toEqual({ cacheUsed: true, works: true });
+    expect(loadIn(loader.BUNDLE, loader.CACHE)).toEqual({ cacheUsed: true, works: true, mapped: true });
     expect(fs.existsSync(loader.FULL_CACHE)).toBe(true);
-    expect(loadIn(loader.FULL_BUNDLE, loader.FULL_CACHE)).toEqual({ cacheUsed: true, works: true });
+    expect(loadIn(loader.FULL_BUNDLE, loader.FULL_CACHE)).toEqual({ cacheUsed: true, works: true, mapped: true });
+    // read instead of mapped (no addon): the same text, so the same cache
+    expect(loadIn(loader.BUNDLE, loader.CACHE, false)).toEqual({ cacheUsed: true, works: true, mapped: false });
+  });
+
+  test("the addon maps a file as its bytes (a latin1 string or a Buffer), or says why not (-errno)", () => {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { native } = require(path.join(ROOT, 'dist', 'native', 'binding.js'));
+    const n = native();
+    const fd = fs.openSync(loader.BUNDLE, 'r');
+    try {
+      const size = fs.fstatSync(fd).size;
+      expect(n.mapFile(fd, size, true)).toBe(fs.readFileSync(loader.BUNDLE, 'latin1'));
+      expect(Buffer.compare(n.mapFile(fd, size, false), fs.readFileSync(loader.BUNDLE))).toBe(0);
+      expect(n.mapFile(fd, 0, true)).toBe(-22); // EINVAL: nothing to map
+    } finally {
+      fs.closeSync(fd);
+    }
+    expect(n.mapFile(fd, 100, false)).toBe(-9); // EBADF: closed
+    const [r, w] = n.pipe();
+    expect(n.mapFile(r, 100, true)).toBe(-19); // ENODEV: a pipe cannot be mapped
+    n.close(r);
+    n.close(w);
+  });
+
+  test('a bundle is the function Node would wrap a module in (compiled as it is on disk), and is rewritten by rename', () => {
+    const text = fs.readFileSync(loader.BUNDLE, 'latin1');
+    expect(text.startsWith('(function (exports, require, module, __filename, __dirname) {')).toBe(true);
+    expect(text.trimEnd().endsWith('})')).toBe(true);
+    // scripts/bundle.js renames a new file over the old: a running CLI has the old one mapped
+    expect(fs.readFileSync(path.join(ROOT, 'scripts', 'bundle.js'), 'utf8')).toMatch(/renameSync\(tmp, out\.path\)/);
   });
 
   test('a plain run line is run by the run bundle alone; other lines load the whole CLI', () => {
@@ -60,13 +90,13 @@ describe.skipIf(!built)(built ? 'CLI start-up' : 'CLI start-up (skipped: dist/ns
       const l = m.loadBundle({ bundle: ${JSON.stringify(bundle)}, produce: true });
       require('node:fs').writeFileSync(${JSON.stringify(cache)}, m.cacheContents(l));`], { encoding: 'utf8' });
     expect(made.stderr).toBe('');
-    expect(loadIn(bundle, cache)).toEqual({ cacheUsed: true, works: true });
+    expect(loadIn(bundle, cache)).toMatchObject({ cacheUsed: true, works: true });
     // ... until the bundle changes (same length: V8's own check would accept it)
     const text = fs.readFileSync(bundle, 'utf8');
     const i = text.indexOf('nsrun');
     fs.writeFileSync(bundle, `${text.slice(0, i)}Nsrun${text.slice(i + 5)}`);
     fs.utimesSync(bundle, new Date(), new Date(Date.now() + 5000));
-    expect(loadIn(bundle, cache)).toEqual({ cacheUsed: false, works: true });
+    expect(loadIn(bundle, cache)).toMatchObject({ cacheUsed: false, works: true });
   });
 
   test("the run bundle carries the default seccomp filter for this machine's usual sandboxes", () => {
@@ -104,6 +134,6 @@ describe.skipIf(!built)(built ? 'CLI start-up' : 'CLI start-up (skipped: dist/ns
   test('without a cache the CLI still starts', () => {
     const bundle = path.join(tmp, 'nsrun.js');
     fs.copyFileSync(loader.BUNDLE, bundle);
-    expect(loadIn(bundle, path.join(tmp, 'missing.cache'))).toEqual({ cacheUsed: false, works: true });
+    expect(loadIn(bundle, path.join(tmp, 'missing.cache'))).toMatchObject({ cacheUsed: false, works: true });
   });
 });
