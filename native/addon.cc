@@ -17,6 +17,7 @@
 #include <termios.h>
 #include <ucontext.h>
 #include <dirent.h>
+#include <pwd.h>
 #include <dlfcn.h>
 #include <unistd.h>
 #include <uv.h>
@@ -341,6 +342,16 @@ Napi::Value PidfdSendSignalJs(const Napi::CallbackInfo& info) {
 // pidfdOpen(pid) -> fd | -errno
 Napi::Value PidfdOpenJs(const Napi::CallbackInfo& info) {
   return Check(info.Env(), syscall(SYS_pidfd_open, info[0].As<Napi::Number>().Int32Value(), 0));
+}
+
+// userName(uid) -> the user's name (getpwuid_r: NSS, as id -un) | undefined. For /etc/subuid
+// lines, which name users; os.userInfo() would load node:os for it (~0.5 ms of a rootless start).
+Napi::Value UserNameJs(const Napi::CallbackInfo& info) {
+  uid_t uid = (uid_t)info[0].As<Napi::Number>().Uint32Value();
+  std::vector<char> buf(16384);
+  struct passwd pw, *found = nullptr;
+  if (getpwuid_r(uid, &pw, buf.data(), buf.size(), &found) != 0 || found == nullptr) return info.Env().Undefined();
+  return Napi::String::New(info.Env(), found->pw_name);
 }
 
 // capEff() -> [low 32 bits, high 32 bits] of this thread's effective capabilities | -errno.
@@ -887,6 +898,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("pidfdOpen", Napi::Function::New(env, PidfdOpenJs));
   exports.Set("close", Napi::Function::New(env, CloseJs));
   exports.Set("capEff", Napi::Function::New(env, CapEffJs));
+  exports.Set("userName", Napi::Function::New(env, UserNameJs));
   exports.Set("readFd", Napi::Function::New(env, ReadFdJs));
   exports.Set("pipe", Napi::Function::New(env, PipeJs));
   exports.Set("socketpair", Napi::Function::New(env, SocketpairJs));
@@ -896,6 +908,11 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("nsType", Napi::Function::New(env, NsTypeJs));
   exports.Set("sealedCopy", Napi::Function::New(env, SealedCopyJs));
   exports.Set("mapFile", Napi::Function::New(env, MapFileJs));
+  // The signals nsrun-supervise forwards (protocol.h), by name with this platform's numbers:
+  // supervise() watches them so, and node:os need not be loaded for its signal table.
+  Napi::Object signals = Napi::Object::New(env);
+  for (int sig : SUPERVISED_SIGNALS) signals.Set(std::string("SIG") + sigabbrev_np(sig), sig);
+  exports.Set("supervisedSignals", signals);
   exports.Set("execSupervisor", Napi::Function::New(env, ExecSupervisorJs));
   return exports;
 }

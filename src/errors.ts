@@ -2,7 +2,6 @@
 // and, where we know the usual cause, a hint. The CLI prints `nsrun: <step>: <object>: <reason>`
 // and `hint: ...`; library callers get the same fields typed.
 import * as fs from 'node:fs';
-import { constants as osConstants } from 'node:os';
 import * as util from 'node:util';
 import { ownLimit, RLIMITS, type RlimitName } from './plan/rlimit';
 
@@ -111,7 +110,7 @@ function uvErrno(errno: number): [string, string] | undefined {
 export function errnoName(errno: number): string {
   const fromUv = uvErrno(errno)?.[0];
   if (fromUv) return fromUv;
-  const entry = Object.entries(osConstants.errno).find(([, v]) => v === errno);
+  const entry = Object.entries((require('node:os') as typeof import('node:os')).constants.errno).find(([, v]) => v === errno);
   if (entry) return entry[0];
   return EXTRA_ERRNOS[errno]?.[0] ?? `errno ${errno}`;
 }

@@ -1,5 +1,6 @@
 // Kernel constants nsrun uses, in one place. test/native checks them against the running kernel's
 // behaviour; they are the same on every Linux architecture nsrun builds for (x86_64, aarch64).
+import * as fs from 'node:fs';
 
 export const CLONE_NEWTIME = 0x00000080;
 export const CLONE_NEWNS = 0x00020000;
@@ -20,6 +21,36 @@ export const MS_REC = 0x4000;
 export const MS_PRIVATE = 0x40000;
 
 export const SIGCONT = 18;
+
+// node:os is loaded on first use, not at start: loading it is ~0.5 ms of a CLI start, and a plain
+// run needs neither its signal table (nsrun-supervise forwards signals by the addon's numbers)
+// nor os.release() (read from /proc instead).
+let signals: Record<string, number> | undefined;
+let signalNames: Map<number, NodeJS.Signals> | undefined;
+let release: string | undefined;
+
+/** Signal numbers by name (os.constants.signals). */
+export function signalNumbers(): Readonly<Record<string, number>> {
+  return (signals ??= (require('node:os') as typeof import('node:os')).constants.signals as Record<string, number>);
+}
+
+/** A signal's name from its number. */
+export function signalName(signo: number): NodeJS.Signals | undefined {
+  signalNames ??= new Map(Object.entries(signalNumbers()).map(([name, n]) => [n, name as NodeJS.Signals]));
+  return signalNames.get(signo);
+}
+
+/** The running kernel's release, as uname -r prints it. */
+export function kernelRelease(): string {
+  if (release === undefined) {
+    try {
+      release = fs.readFileSync('/proc/sys/kernel/osrelease', 'latin1').trim();
+    } catch {
+      release = (require('node:os') as typeof import('node:os')).release();
+    }
+  }
+  return release;
+}
 
 /** Namespace types, named as in /proc/PID/ns. */
 export const NAMESPACE_TYPES = ['user', 'pid', 'mnt', 'uts', 'ipc', 'net', 'cgroup', 'time'] as const;

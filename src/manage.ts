@@ -1,7 +1,7 @@
 // Operations on running sandboxes: list, inspect, signal. Library API; the CLI wraps these.
-import { constants as osConstants } from 'node:os';
 import { findSandboxCgroup } from './cgroup/sandbox-cgroup';
 import { NsrunError, systemError, usageError } from './errors';
+import { signalNumbers } from './linux';
 import { native } from './native/binding';
 import { inspectTarget, type Inspection } from './parent/inspect';
 import { list, type RegistryEntry } from './parent/registry';
@@ -35,7 +35,7 @@ export function parseSignal(sig: string | number): number {
     if (n >= 0 && n <= 64) return n;
   } else {
     const name = sig.toUpperCase().startsWith('SIG') ? sig.toUpperCase() : `SIG${sig.toUpperCase()}`;
-    const n = (osConstants.signals as Record<string, number>)[name];
+    const n = signalNumbers()[name];
     if (n !== undefined) return n;
   }
   throw usageError('SIGNAL', `'${sig}' is not a signal name or number`, 'e.g. TERM, SIGKILL, 9');

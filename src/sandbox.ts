@@ -4,13 +4,12 @@
 import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';
 import type * as net from 'node:net';
-import { constants as osConstants } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
 import type * as tty from 'node:tty';
 import type { OomInfo } from './cgroup/driver';
 import { claimLeftoverSweep, collectLeftovers, prepareCgroup, SandboxCgroup } from './cgroup/sandbox-cgroup';
 import { NsrunError, systemError, type NsrunErrorFields } from './errors';
-import { SIGCONT } from './linux';
+import { SIGCONT, signalName, signalNumbers } from './linux';
 import { initFd as sealedInitFd, native, type ExitInfo, type NativeFailure } from './native/binding';
 import type { SandboxOptions } from './options';
 import { gatherHostFacts, type HostFacts } from './parent/host';
@@ -41,13 +40,9 @@ export interface ExitResult {
   oom?: OomInfo;
 }
 
-const SIGNAL_NAMES = new Map<number, NodeJS.Signals>(
-  Object.entries(osConstants.signals).map(([name, num]) => [num, name as NodeJS.Signals]),
-);
-
 export function signalNumber(sig: NodeJS.Signals | number): number {
   if (typeof sig === 'number') return sig;
-  const n = (osConstants.signals as Record<string, number>)[sig];
+  const n = signalNumbers()[sig];
   if (n === undefined) throw new NsrunError({ step: 'kill', object: String(sig), reason: 'unknown signal', code: 'ERR_NSRUN_USAGE', side: 'options' });
   return n;
 }
@@ -61,7 +56,7 @@ export function shellStatus(r: ExitResult): number {
 function decodeWaitStatus(st: number): ExitResult {
   const sig = st & 0x7f;
   if (sig === 0) return { exitCode: (st >> 8) & 0xff, signal: null };
-  return { exitCode: null, signal: SIGNAL_NAMES.get(sig) ?? null };
+  return { exitCode: null, signal: signalName(sig) ?? null };
 }
 
 export interface SpawnExtras {
@@ -224,7 +219,7 @@ export class Sandbox extends EventEmitter {
       const r: ExitResult =
         this.finalStatus !== undefined
           ? decodeWaitStatus(this.finalStatus)
-          : { exitCode: info.exitCode, signal: info.signal === null ? null : SIGNAL_NAMES.get(info.signal) ?? null };
+          : { exitCode: info.exitCode, signal: info.signal === null ? null : signalName(info.signal) ?? null };
       if (p.cgroup && !p.handoff) {
         // (a handoff sandbox's cgroup goes with nsrun-supervise, or with spawnPlan on failure)
         const oom = p.cgroup.oom();

@@ -3,7 +3,6 @@
 // is handed to nsrun-supervise (./handoff.ts), which does the same without keeping Node resident;
 // Node supervises itself when it is missing or NSRUN_SUPERVISOR=node.
 import * as fs from 'node:fs';
-import { constants as osConstants } from 'node:os';
 import type { OomInfo } from '../cgroup/driver';
 import { formatBytes } from '../cgroup/limits';
 import type { Plan } from '../plan/types';
@@ -13,7 +12,8 @@ import { shellStatus, type Sandbox, type SpawnExtras } from '../sandbox';
 import { type ExecArgs, execArgs, handOff, handoffTarget } from './handoff';
 import { attachTerminal } from './terminal';
 
-/** Signals a user sends to nsrun that the command should get instead. */
+/** Signals a user sends to nsrun that the command should get instead (nsrun-supervise's list,
+ *  native/protocol.h, is these and SIGWINCH: a test holds the two together). */
 export const FORWARDED_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
 
 /**
@@ -27,7 +27,7 @@ export async function supervise(plan: Plan, start: (extras: SpawnExtras) => Prom
   const pending: NodeJS.Signals[] = [];
   const forward = (sig: NodeJS.Signals) => (sandbox ? sandbox.kill(sig) : pending.push(sig));
   const n = native();
-  const names = new Map(FORWARDED_SIGNALS.map((sig) => [osConstants.signals[sig], sig]));
+  const names = new Map(FORWARDED_SIGNALS.map((sig) => [n.supervisedSignals[sig], sig]));
   const rc = n.watchSignals([...names.keys()], (signo) => {
     const sig = names.get(signo)!;
     onSignal?.(sig);

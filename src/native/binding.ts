@@ -90,6 +90,8 @@ export interface NativeBinding {
   pidfdSendSignal(pidfd: number, sig: number): number;
   pidfdOpen(pid: number): number;
   close(fd: number): number;
+  /** The name of a user (getpwuid_r), undefined if it has none. */
+  userName(uid: number): string | undefined;
   /** [low, high] 32 bits of the effective capability set (capget), or -errno. */
   capEff(): [number, number] | number;
   /**
@@ -108,6 +110,8 @@ export interface NativeBinding {
   /** A file's first `length` bytes mapped read-only, as a latin1 string or a Buffer (no copy), or -errno. */
   mapFile(fd: number, length: number, asString: true): string | number;
   mapFile(fd: number, length: number, asString: false): Buffer | number;
+  /** The signals nsrun-supervise forwards or relays (native/protocol.h), name -> number. */
+  readonly supervisedSignals: Readonly<Record<string, number>>;
   /**
    * Hold these signals (blocked in every thread: pending for the process) and call cb from the
    * event loop with each that arrives, until holdSignals or releaseSignals. 0 | -errno.

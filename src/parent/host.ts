@@ -1,6 +1,5 @@
 // Facts about the host and the caller that planning depends on, gathered once (parent side).
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import { NAMESPACE_TYPES, type NamespaceType } from '../linux';
 import { native } from '../native/binding';
 import { type CapName, capsFromHex, capsFromMask } from '../security/capabilities';
@@ -82,12 +81,7 @@ const helpers = new Map<string, string | undefined>();
 
 function userNameOf(euid: number): string | undefined {
   if (userNames.has(euid)) return userNames.get(euid);
-  let name: string | undefined;
-  try {
-    name = os.userInfo().username;
-  } catch {
-    name = undefined;
-  }
+  const name = native().userName(euid);
   userNames.set(euid, name);
   return name;
 }

@@ -1,5 +1,4 @@
 // Options + host facts -> Plan. Pure: everything it needs to know about the host comes in `facts`.
-import * as os from 'node:os';
 import { cgroupName } from '../cgroup/sandbox-cgroup';
 import { resolveLimits } from '../cgroup/limits';
 import { usageError } from '../errors';
@@ -160,7 +159,7 @@ export function buildPlan(opts: SandboxOptions, facts: HostFacts, probe?: Rootfs
   const relay = relayedTerminals(stdio, facts);
   const init = !opts.asPid1;
   const steps: Step[] = [];
-  const limits = opts.limits || opts.cgroupParent !== undefined ? resolveLimits(opts.limits ?? {}, os.availableParallelism()) : undefined;
+  const limits = opts.limits || opts.cgroupParent !== undefined ? resolveLimits(opts.limits ?? {}, (require('node:os') as typeof import('node:os')).availableParallelism()) : undefined;
   // --step needs the child waiting from the start, maps or not; so does joining a cgroup
   if (idMaps || opts.step || limits) steps.push({ kind: 'await-id-maps' });
   if (has('time')) steps.push({ kind: 'unshare-time' });

@@ -1,12 +1,12 @@
 // Seccomp profiles: nsrun's default, Docker/OCI-format JSON files, and --disable-userns; resolved
 // for this machine (architecture, capabilities, kernel) and compiled to classic BPF (./bpf.ts).
-// Pure apart from reading the profile file and os.release().
+// Pure apart from reading the profile file and the kernel's release.
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import { usageError } from '../errors';
+import { kernelRelease } from '../linux';
 import { type Arch, type ArgCond, type CmpOp, compileFilter, filterWords, type ResolvedRule, SECCOMP_RET } from './bpf';
 import { type CapName, capLabel } from './capabilities';
-import { SYSCALLS_AARCH64, SYSCALLS_X86_64 } from './syscall-table';
+import { syscallsAarch64, syscallsX86_64 } from './syscall-table';
 
 /** A profile in Docker's format (a superset of the OCI runtime spec's linux.seccomp). */
 export interface SeccompProfile {
@@ -125,9 +125,9 @@ const OPS: Record<string, CmpOp> = {
 };
 
 /** Names profiles use for this machine: SCMP_ARCH_* and Docker's Go names in includes.arches. */
-const ARCH_NAMES: Record<Arch, { scmp: string; go: string; table: Readonly<Record<string, number>> }> = {
-  x86_64: { scmp: 'SCMP_ARCH_X86_64', go: 'amd64', table: SYSCALLS_X86_64 },
-  aarch64: { scmp: 'SCMP_ARCH_AARCH64', go: 'arm64', table: SYSCALLS_AARCH64 },
+const ARCH_NAMES: Record<Arch, { scmp: string; go: string; table: () => Readonly<Record<string, number>> }> = {
+  x86_64: { scmp: 'SCMP_ARCH_X86_64', go: 'amd64', table: syscallsX86_64 },
+  aarch64: { scmp: 'SCMP_ARCH_AARCH64', go: 'arm64', table: syscallsAarch64 },
 };
 
 /** The seccomp architecture of this process, or a one-line refusal. */
@@ -138,7 +138,7 @@ export function nativeArch(nodeArch: string = process.arch): Arch {
 }
 
 export function syscallTable(arch: Arch): Readonly<Record<string, number>> {
-  return ARCH_NAMES[arch].table;
+  return ARCH_NAMES[arch].table();
 }
 
 function kernelAtLeast(release: string, want: string): boolean {
@@ -218,7 +218,7 @@ function capsIn(list: unknown, where: string): string[] {
  */
 export function ownProfileKey(p: SeccompProfile, ctx: ResolveContext, label: string): string {
   const arch = ARCH_NAMES[ctx.arch];
-  const kernel = ctx.kernel ?? os.release();
+  const kernel = ctx.kernel ?? kernelRelease();
   let applies = '';
   for (const r of [...(ctx.disableUserns ? NO_USERNS_RULES : []), ...(p.syscalls ?? [])]) applies += ruleApplies(r, ctx, arch.go, kernel, label) ? '1' : '0';
   return `${p === DEFAULT_PROFILE ? 'default' : 'userns-only'} ${ctx.arch} ${label} ${!!ctx.disableUserns} ${applies}`;
@@ -231,7 +231,7 @@ declare const __NSRUN_DEFAULT_FILTERS__: Record<string, SeccompPlan> | undefined
 const prebuilt: Record<string, SeccompPlan> | undefined = typeof __NSRUN_DEFAULT_FILTERS__ === 'undefined' ? undefined : __NSRUN_DEFAULT_FILTERS__;
 
 /** The default profile's filters for the usual sandboxes on `arch` (scripts/bundle.js). */
-export function defaultFilterTable(arch: Arch, capSets: readonly (readonly CapName[])[], kernel = os.release()): Record<string, SeccompPlan> {
+export function defaultFilterTable(arch: Arch, capSets: readonly (readonly CapName[])[], kernel = kernelRelease()): Record<string, SeccompPlan> {
   const table: Record<string, SeccompPlan> = {};
   for (const caps of capSets)
     for (const disableUserns of [false, true]) {
@@ -250,7 +250,7 @@ const byContext = new Map<string, SeccompPlan>();
 export function resolveProfile(p: SeccompProfile, ctx: ResolveContext, label: string): SeccompPlan {
   // only nsrun's own profiles: a caller's object may change between calls
   if (p !== DEFAULT_PROFILE && p !== USERNS_ONLY_PROFILE) return compileProfile(p, ctx, label);
-  const context = `${p === DEFAULT_PROFILE ? 'default' : 'userns-only'} ${ctx.arch} ${ctx.caps.join(',')} ${ctx.kernel ?? os.release()} ${!!ctx.disableUserns} ${label}`;
+  const context = `${p === DEFAULT_PROFILE ? 'default' : 'userns-only'} ${ctx.arch} ${ctx.caps.join(',')} ${ctx.kernel ?? kernelRelease()} ${!!ctx.disableUserns} ${label}`;
   let plan = byContext.get(context);
   if (plan) return plan;
   const key = ownProfileKey(p, ctx, label);
@@ -288,7 +288,8 @@ function compileProfile(p: SeccompProfile, ctx: ResolveContext, label: string): 
   if (listed.length > 0 && !listed.includes(arch.scmp))
     bad(label, `the profile does not list this machine's architecture ${arch.scmp} (it lists ${listed.join(', ')})`);
 
-  const kernel = ctx.kernel ?? os.release();
+  const kernel = ctx.kernel ?? kernelRelease();
+  const table = arch.table();
   const syscalls = new Map<number, ResolvedRule[]>();
   const filtered = new Set<string>();
   const unknown = new Set<string>();
@@ -313,7 +314,7 @@ function compileProfile(p: SeccompProfile, ctx: ResolveContext, label: string): 
     });
     if (!ruleApplies(r, ctx, arch.go, kernel, where)) return;
     for (const name of names as string[]) {
-      const nr = arch.table[name];
+      const nr = table[name];
       if (nr === undefined) {
         unknown.add(name);
         continue;

@@ -5,7 +5,10 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
+import { isRoot, NOBODY, unprivilegedUserns } from '../helpers/caps';
 import { ROOT } from '../helpers/cli';
+
+const canRootless = isRoot && unprivilegedUserns;
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const loader = require(path.join(ROOT, 'bin', 'nsrun.js'));
@@ -21,6 +24,19 @@ function loadIn(bundle: string, cache: string, map = true): { cacheUsed: boolean
   expect(r.stderr).toBe('');
   const out = JSON.parse(r.stdout);
   return { cacheUsed: out.cacheUsed, works: out.main === 'function', mapped: out.mapped };
+}
+
+/** The builtin modules Node loaded for a CLI line (the run bundle's line supervised by Node). */
+function modulesLoadedBy(args: string[], as?: { uid: number; gid: number }): string[] {
+  const script = `const before = new Set(process.moduleLoadList);
+    require(${JSON.stringify(path.join(ROOT, 'bin', 'nsrun.js'))}).cliMain(${JSON.stringify(args)}).then((code) => {
+      console.log(JSON.stringify({ code, loaded: process.moduleLoadList.filter((m) => !before.has(m)) }));
+    });`;
+  const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', cwd: '/', ...as, env: { ...process.env, NSRUN_SUPERVISOR: 'node' } });
+  expect(r.stderr).toBe('');
+  const out = JSON.parse(r.stdout);
+  expect(out.code).toBe(0);
+  return out.loaded;
 }
 
 describe.skipIf(!built)(built ? 'CLI start-up' : 'CLI start-up (skipped: dist/nsrun.js not built)', () => {
@@ -59,6 +75,14 @@ describe.skipIf(!built)(built ? 'CLI start-up' : 'CLI start-up (skipped: dist/ns
     expect(text.trimEnd().endsWith('})')).toBe(true);
     // scripts/bundle.js renames a new file over the old: a running CLI has the old one mapped
     expect(fs.readFileSync(path.join(ROOT, 'scripts', 'bundle.js'), 'utf8')).toMatch(/renameSync\(tmp, out\.path\)/);
+  });
+
+  test('a plain run loads no builtin module Node has not loaded already but vm (node:os, node:module stay out)', () => {
+    expect(modulesLoadedBy(['--pid', '--net', '--uts', '--ipc', '--mount', '--', 'true'])).toEqual(['NativeModule vm']);
+  });
+
+  test.skipIf(!canRootless)(canRootless ? 'so does a rootless run' : 'rootless run (skipped: needs root to run as nobody, and unprivileged user namespaces)', () => {
+    expect(modulesLoadedBy(['--pid', '--net', '--uts', '--', 'true'], NOBODY)).toEqual(['NativeModule vm']);
   });
 
   test('a plain run line is run by the run bundle alone; other lines load the whole CLI', () => {

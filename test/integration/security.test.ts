@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import { afterAll, describe, expect, test } from 'vitest';
 import { NSRUN, nsrun, setprivPrefix, type CliOptions } from '../helpers/cli';
 import { gated, isRoot, NOBODY, unprivilegedUserns } from '../helpers/caps';
-import { SYSCALLS_X86_64 } from '../../src/security/syscall-table';
+import { syscallsX86_64 } from '../../src/security/syscall-table';
 
 const asRoot = isRoot ? [undefined] : [];
 const asNobody = unprivilegedUserns ? [NOBODY] : [];
@@ -45,7 +45,7 @@ function perl(args: string[], code: string, user?: CliOptions['asUser']) {
 
 /** perl: call syscall NAME with ARGS and print "NAME=errno text" or "NAME=ok". */
 const call = (name: string, ...args: (number | string)[]) =>
-  `{ my $r = syscall(${SYSCALLS_X86_64[name]}${args.map((a) => `, ${a}`).join('')}); print "${name}=", ($r == -1 ? 0+$! : "ok"), "\\n"; }`;
+  `{ my $r = syscall(${syscallsX86_64()[name]}${args.map((a) => `, ${a}`).join('')}); print "${name}=", ($r == -1 ? 0+$! : "ok"), "\\n"; }`;
 
 describe.skipIf(who.length === 0)(gated(who.length > 0, 'capabilities and no_new_privs', ROOTLESS_REASON), () => {
   test.each(who)("as %s in a user namespace: Docker's default set, bounding = effective, no inheritable or ambient, NoNewPrivs, a filter", (_n, user) => {
@@ -133,7 +133,7 @@ describe.skipIf(who.length === 0 || !x86 || !hasPerl)(gated(who.length > 0 && x8
   });
 
   test.each(who)('as %s: the x32 ABI is killed (SIGSYS)', (_n, user) => {
-    const r = perl(['-U'], `print "before\\n"; syscall(0x40000000 + ${SYSCALLS_X86_64.getpid}); print "after\\n";`, user);
+    const r = perl(['-U'], `print "before\\n"; syscall(0x40000000 + ${syscallsX86_64().getpid}); print "after\\n";`, user);
     expect(r.stdout).toBe('before\n');
     expect(r.status).toBe(128 + 31);
   });
