@@ -610,12 +610,15 @@ Napi::Value SealedCopyJs(const Napi::CallbackInfo& info) {
 // Node's other threads (V8's workers, libuv's) exist already and do not block them: each is sent
 // kAckSignal, whose handler adds the held set to the mask its return restores (uc_sigmask). A
 // thread created later inherits its creator's mask (blocked, from the main thread or a blocked
-// worker). As a fallback (a thread that did not answer in time) the held signals' handlers re-send
-// them to the main thread, where they are blocked: pending again.
+// worker). As a fallback (a thread not asked yet, or that did not answer in time) the held
+// signals' handlers re-send them to the main thread, where they are blocked: pending again.
+// Asking (a /proc read per thread, ~0.5 ms) is left out of watchSignals: the CLI asks while the
+// sandbox sets itself up (holdInOtherThreads), and the handoff asks if nobody did.
 sigset_t g_heldSet;           // held so far
 sigset_t g_maskBefore;        // the main thread's mask before the first hold
 struct sigaction g_actBefore[NSIG];
 bool g_anyHeld = false;
+bool g_othersAsked = false;  // the other threads were asked to block g_heldSet as it is now
 pid_t g_holderTid = -1;
 int g_acks = 0;          // threads that answered kAckSignal ...
 int g_acksExpected = 0;  // ... of those asked
@@ -684,6 +687,7 @@ void BlockInOtherThreads() {
     close(dir);
   }
   __atomic_add_fetch(&g_acksExpected, sent, __ATOMIC_SEQ_CST);
+  g_othersAsked = true;
 }
 
 // Until the threads asked have answered (a thread that exits first never does: bounded, ~100 ms):
@@ -700,7 +704,8 @@ void WaitForOtherThreads() {
   }
 }
 
-// Hold `sigs`. Unless `always`, only signals something handles (not default or ignored) are held.
+// Hold `sigs` in this thread (other threads: BlockInOtherThreads). Unless `always`, only signals
+// something handles (not default or ignored) are held.
 void Hold(const int* sigs, int count, bool always) {
   if (!g_anyHeld) {
     sigemptyset(&g_heldSet);
@@ -728,7 +733,7 @@ void Hold(const int* sigs, int count, bool always) {
   g_anyHeld = true;
   if (sigisemptyset(&add)) return;
   pthread_sigmask(SIG_BLOCK, &add, nullptr);
-  BlockInOtherThreads();
+  g_othersAsked = false;
 }
 
 void ReleaseSignals();
@@ -807,6 +812,7 @@ Napi::Value WatchSignalsJs(const Napi::CallbackInfo& info) {
 void HoldForSupervisor() {
   StopWatching();
   Hold(SUPERVISED_SIGNALS, sizeof(SUPERVISED_SIGNALS) / sizeof(SUPERVISED_SIGNALS[0]), false);
+  if (!g_othersAsked) BlockInOtherThreads();
   WaitForOtherThreads();
 }
 
@@ -825,6 +831,13 @@ void ReleaseSignals() {
 
 Napi::Value HoldSignalsJs(const Napi::CallbackInfo& info) {
   HoldForSupervisor();
+  return info.Env().Undefined();
+}
+
+// holdInOtherThreads(): ask Node's other threads to block the held signals too. They answer
+// asynchronously; the handoff waits for them.
+Napi::Value HoldInOtherThreadsJs(const Napi::CallbackInfo& info) {
+  if (g_anyHeld && !g_othersAsked) BlockInOtherThreads();
   return info.Env().Undefined();
 }
 
@@ -891,6 +904,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("watchSignals", Napi::Function::New(env, WatchSignalsJs));
   exports.Set("holdSignals", Napi::Function::New(env, HoldSignalsJs));
   exports.Set("releaseSignals", Napi::Function::New(env, ReleaseSignalsJs));
+  exports.Set("holdInOtherThreads", Napi::Function::New(env, HoldInOtherThreadsJs));
   exports.Set("proceed", Napi::Function::New(env, ProceedJs));
   exports.Set("stepGo", Napi::Function::New(env, StepGoJs));
   exports.Set("watchExit", Napi::Function::New(env, WatchExitJs));

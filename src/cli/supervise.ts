@@ -40,7 +40,14 @@ export async function supervise(plan: Plan, start: (extras: SpawnExtras) => Prom
   try {
     const winsize = plan.stdio === 'pty' ? { rows: process.stdout.rows, cols: process.stdout.columns } : undefined;
     let args: ExecArgs | undefined;
-    const whileStarting = supervisor ? () => void (args = execArgs()) : undefined;
+    // the handoff's groundwork, while the sandbox sets itself up: nsrun-supervise's argv and
+    // environment, and Node's other threads told to hold the signals (for the exec)
+    const whileStarting = supervisor
+      ? () => {
+          n.holdInOtherThreads();
+          args = execArgs();
+        }
+      : undefined;
     sandbox = await start({ winsize, handoff: supervisor !== undefined, whileStarting });
     for (const sig of pending.splice(0)) sandbox.kill(sig);
     if (supervisor) return await handOff(supervisor, sandbox, plan, args);

@@ -119,6 +119,12 @@ export interface NativeBinding {
   watchSignals(signals: number[], cb: (signo: number) => void): number;
   /** The handoff: stop watching; the supervisor's signals stay pending through the exec. */
   holdSignals(): void;
+  /**
+   * Ask Node's other threads to block the held signals too (until then a signal one of them gets
+   * is re-sent to the main thread). They answer asynchronously; holdSignals waits for them, and
+   * asks them itself if this was not called.
+   */
+  holdInOtherThreads(): void;
   /** Stop watching and give the held signals back to Node's handlers. */
   releaseSignals(): void;
   /** Replace this process by nsrun-supervise; returns -errno only if the exec failed. */
