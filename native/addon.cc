@@ -13,6 +13,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <ucontext.h>
@@ -927,6 +928,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   Napi::Object signals = Napi::Object::New(env);
   for (int sig : SUPERVISED_SIGNALS) signals.Set(std::string("SIG") + sigabbrev_np(sig), sig);
   exports.Set("supervisedSignals", signals);
+  struct utsname uts;
+  if (uname(&uts) == 0) exports.Set("kernelRelease", uts.release);
   exports.Set("execSupervisor", Napi::Function::New(env, ExecSupervisorJs));
   return exports;
 }

@@ -1,6 +1,6 @@
 // Kernel constants nsrun uses, in one place. test/native checks them against the running kernel's
 // behaviour; they are the same on every Linux architecture nsrun builds for (x86_64, aarch64).
-import * as fs from 'node:fs';
+import { native } from './native/binding';
 
 export const CLONE_NEWTIME = 0x00000080;
 export const CLONE_NEWNS = 0x00020000;
@@ -24,7 +24,8 @@ export const SIGCONT = 18;
 
 // node:os is loaded on first use, not at start: loading it is ~0.5 ms of a CLI start, and a plain
 // run needs neither its signal table (nsrun-supervise forwards signals by the addon's numbers)
-// nor os.release() (read from /proc instead).
+// nor os.release() (the addon's uname(2): reading /proc/sys/kernel/osrelease was the start's
+// first readFileSync, ~0.6 ms of Node's own code running for the first time).
 let signals: Record<string, number> | undefined;
 let signalNames: Map<number, NodeJS.Signals> | undefined;
 let release: string | undefined;
@@ -42,14 +43,7 @@ export function signalName(signo: number): NodeJS.Signals | undefined {
 
 /** The running kernel's release, as uname -r prints it. */
 export function kernelRelease(): string {
-  if (release === undefined) {
-    try {
-      release = fs.readFileSync('/proc/sys/kernel/osrelease', 'latin1').trim();
-    } catch {
-      release = (require('node:os') as typeof import('node:os')).release();
-    }
-  }
-  return release;
+  return (release ??= native().kernelRelease);
 }
 
 /** Namespace types, named as in /proc/PID/ns. */

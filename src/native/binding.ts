@@ -110,6 +110,8 @@ export interface NativeBinding {
   /** A file's first `length` bytes mapped read-only, as a latin1 string or a Buffer (no copy), or -errno. */
   mapFile(fd: number, length: number, asString: true): string | number;
   mapFile(fd: number, length: number, asString: false): Buffer | number;
+  /** uname(2)'s release of the running kernel (uname -r). */
+  readonly kernelRelease: string;
   /** The signals nsrun-supervise forwards or relays (native/protocol.h), name -> number. */
   readonly supervisedSignals: Readonly<Record<string, number>>;
   /**
