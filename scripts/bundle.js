@@ -17,7 +17,8 @@ try {
  * The default seccomp profile compiled for this machine's architecture, for the sandboxes most
  * runs make: Docker's default capabilities (root, or a user namespace) and none (no user
  * namespace, not root), with and without --disable-userns. From the compiled modules (tsc runs
- * before this script); src/security/seccomp.ts takes a filter from it only for an identical key.
+ * before this script); src/security/seccomp.ts takes a filter from it only for an identical key,
+ * and the rules' inputs of that key (which capabilities and kernel releases they test) from it too.
  */
 function defaultFilters() {
   try {
@@ -25,7 +26,7 @@ function defaultFilters() {
     const { DEFAULT_CAPS } = require(path.join(root, 'dist', 'security', 'capabilities.js'));
     return seccomp.defaultFilterTable(seccomp.nativeArch(), [DEFAULT_CAPS, []]);
   } catch {
-    return {}; // an architecture without a syscall table: every run compiles (and refuses) as before
+    return null; // an architecture without a syscall table: every run compiles (and refuses) as before
   }
 }
 

@@ -211,34 +211,66 @@ function capsIn(list: unknown, where: string): string[] {
   return (list as string[]).map((c) => c.toLowerCase().replace(/^cap_/, ''));
 }
 
+/** What the rules of a profile test: the capabilities they name and the kernel releases they
+ *  compare with. Worked out once per profile (nsrun's own are constants; the CLI bundle carries
+ *  the default profile's: walking its rules cold was ~0.7 ms of a start). */
+export interface RuleInputs {
+  caps: string[];
+  kernels: string[];
+}
+const ruleInputsOf = new WeakMap<SeccompProfile, RuleInputs>();
+
+export function ruleInputs(p: SeccompProfile): RuleInputs {
+  if (p === DEFAULT_PROFILE && prebuilt) return prebuilt.inputs;
+  let inputs = ruleInputsOf.get(p);
+  if (!inputs) {
+    const caps = new Set<string>();
+    const kernels = new Set<string>();
+    for (const r of [...NO_USERNS_RULES, ...(p.syscalls ?? [])]) {
+      for (const c of [...capsIn(r.includes?.caps, ''), ...capsIn(r.excludes?.caps, '')]) caps.add(c);
+      if (r.includes?.minKernel != null && r.includes.minKernel !== '') kernels.add(String(r.includes.minKernel));
+      if (r.belowKernel !== undefined) kernels.add(r.belowKernel);
+    }
+    inputs = { caps: [...caps].sort(), kernels: [...kernels].sort() };
+    ruleInputsOf.set(p, inputs);
+  }
+  return inputs;
+}
+
 /**
  * What the filter of one of nsrun's own profiles depends on: the profile, the architecture, the
- * label its messages use, --disable-userns, and which of its rules apply here (capabilities and
- * kernel only decide that). Sandboxes whose capabilities differ in nothing the rules test share it.
+ * label its messages use, --disable-userns, which of the capabilities its rules name the sandbox
+ * has, and which of the kernel releases they compare with this kernel reaches: together these
+ * decide which rules apply. Sandboxes whose capabilities differ in nothing the rules name share it.
  */
 export function ownProfileKey(p: SeccompProfile, ctx: ResolveContext, label: string): string {
-  const arch = ARCH_NAMES[ctx.arch];
+  const { caps, kernels } = ruleInputs(p);
   const kernel = ctx.kernel ?? kernelRelease();
-  let applies = '';
-  for (const r of [...(ctx.disableUserns ? NO_USERNS_RULES : []), ...(p.syscalls ?? [])]) applies += ruleApplies(r, ctx, arch.go, kernel, label) ? '1' : '0';
-  return `${p === DEFAULT_PROFILE ? 'default' : 'userns-only'} ${ctx.arch} ${label} ${!!ctx.disableUserns} ${applies}`;
+  const has = caps.filter((c) => (ctx.caps as readonly string[]).includes(c)).join(',');
+  const reaches = kernels.map((k) => (kernelAtLeast(kernel, k) ? '1' : '0')).join('');
+  return `${p === DEFAULT_PROFILE ? 'default' : 'userns-only'} ${ctx.arch} ${label} ${!!ctx.disableUserns} [${has}] ${reaches}`;
 }
 
 // The default profile compiled when the CLI was bundled (scripts/bundle.js, from this module's
-// defaultFilterTable), by ownProfileKey: a CLI start then does not compile it (~1.5 ms of a start,
-// most of it code running for the first time). The unbundled modules (the library) have none.
-declare const __NSRUN_DEFAULT_FILTERS__: Record<string, SeccompPlan> | undefined;
-const prebuilt: Record<string, SeccompPlan> | undefined = typeof __NSRUN_DEFAULT_FILTERS__ === 'undefined' ? undefined : __NSRUN_DEFAULT_FILTERS__;
+// defaultFilterTable), by ownProfileKey, with what its rules test: a CLI start then neither
+// compiles it (~1.5 ms of a start, most of it code running for the first time) nor walks its
+// rules. The unbundled modules (the library) have none.
+export interface DefaultFilters {
+  inputs: RuleInputs;
+  filters: Record<string, SeccompPlan>;
+}
+declare const __NSRUN_DEFAULT_FILTERS__: DefaultFilters | null | undefined;
+const prebuilt: DefaultFilters | null | undefined = typeof __NSRUN_DEFAULT_FILTERS__ === 'undefined' ? undefined : __NSRUN_DEFAULT_FILTERS__;
 
 /** The default profile's filters for the usual sandboxes on `arch` (scripts/bundle.js). */
-export function defaultFilterTable(arch: Arch, capSets: readonly (readonly CapName[])[], kernel = kernelRelease()): Record<string, SeccompPlan> {
-  const table: Record<string, SeccompPlan> = {};
+export function defaultFilterTable(arch: Arch, capSets: readonly (readonly CapName[])[], kernel = kernelRelease()): DefaultFilters {
+  const filters: Record<string, SeccompPlan> = {};
   for (const caps of capSets)
     for (const disableUserns of [false, true]) {
       const ctx = { arch, caps, kernel, disableUserns };
-      table[ownProfileKey(DEFAULT_PROFILE, ctx, 'default')] = compileProfile(DEFAULT_PROFILE, ctx, 'default');
+      filters[ownProfileKey(DEFAULT_PROFILE, ctx, 'default')] = compileProfile(DEFAULT_PROFILE, ctx, 'default');
     }
-  return table;
+  return { inputs: ruleInputs(DEFAULT_PROFILE), filters };
 }
 
 // Spawning from the library builds a plan each time: nsrun's own profiles are compiled once per
@@ -255,7 +287,7 @@ export function resolveProfile(p: SeccompProfile, ctx: ResolveContext, label: st
   if (plan) return plan;
   const key = ownProfileKey(p, ctx, label);
   plan = compiled.get(key);
-  if (!plan) compiled.set(key, (plan = prebuilt?.[key] ?? compileProfile(p, ctx, label)));
+  if (!plan) compiled.set(key, (plan = prebuilt?.filters[key] ?? compileProfile(p, ctx, label)));
   byContext.set(context, plan);
   return plan;
 }

@@ -9,7 +9,7 @@ import { explainPlan } from '../../src/plan/explain';
 import { inheritSecurity } from '../../src/plan/security';
 import { AUDIT_ARCH, compileFilter, type Insn, runFilter, SECCOMP_RET } from '../../src/security/bpf';
 import { allowedCaps, capMask, capSets, parseCapName } from '../../src/security/capabilities';
-import { DEFAULT_PROFILE, defaultFilterTable, nativeArch, ownProfileKey, resolveProfile, type SeccompProfile } from '../../src/security/seccomp';
+import { DEFAULT_PROFILE, defaultFilterTable, nativeArch, ownProfileKey, resolveProfile, ruleInputs, type SeccompProfile } from '../../src/security/seccomp';
 import { syscallsAarch64, syscallsX86_64 } from '../../src/security/syscall-table';
 import { nsrunError } from '../helpers/errors';
 
@@ -232,10 +232,11 @@ describe('the default profile', () => {
     const table = defaultFilterTable('x86_64', [allowedCaps({}), allowedCaps({ capAdd: ['SYS_ADMIN'] }), []], '6.1.0');
     const contexts = [allowedCaps({}), allowedCaps({ capAdd: ['SYS_ADMIN'] })].flatMap((caps) =>
       [false, true].map((disableUserns) => ({ arch: 'x86_64' as const, caps, kernel: '6.1.0', disableUserns })));
-    expect(Object.keys(table).sort()).toEqual(contexts.map((c) => ownProfileKey(DEFAULT_PROFILE, c, 'default')).sort());
+    expect(Object.keys(table.filters).sort()).toEqual(contexts.map((c) => ownProfileKey(DEFAULT_PROFILE, c, 'default')).sort());
+    expect(table.inputs).toEqual(ruleInputs(DEFAULT_PROFILE));
     for (const c of contexts) {
       const fresh = resolveProfile(DEFAULT_PROFILE, { ...c, caps: [...c.caps] }, 'default');
-      expect(table[ownProfileKey(DEFAULT_PROFILE, c, 'default')]).toEqual(fresh);
+      expect(table.filters[ownProfileKey(DEFAULT_PROFILE, c, 'default')]).toEqual(fresh);
     }
   });
   test('aarch64 compiles with its own numbers and arch check', () => {
