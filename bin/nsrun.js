@@ -111,6 +111,6 @@ function cliMain(args) {
   return fast.runMain(args) ?? loadBundle({ bundle: FULL_BUNDLE, cache: FULL_CACHE }).cli.main(args);
 }
 
-module.exports = { loadBundle, cacheContents, cliMain, BUNDLE, CACHE, FULL_BUNDLE, FULL_CACHE };
+module.exports = { loadBundle, loadAddon, cacheContents, cliMain, BUNDLE, CACHE, FULL_BUNDLE, FULL_CACHE };
 
 if (require.main === module) cliMain(process.argv.slice(2)).then((code) => process.exit(code));
