@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -86,6 +87,30 @@ bool parent_gone() {
   }
 }
 
+struct ExecChild {
+  char** cmd;
+  bool tty;
+  int errfd;
+};
+
+alignas(16) char g_child_stack[64 * 1024];
+
+// The command's process, until its exec: its own process group (the terminal's foreground one
+// with -t; SIGTTOU is still blocked here), killed if we die, signals unblocked for the command.
+int exec_child(void* p) {
+  const ExecChild* a = (const ExecChild*)p;
+  setpgid(0, 0);
+  if (a->tty) tcsetpgrp(0, getpid());
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, nullptr);
+  int32_t err = nsrun::exec_search(a->cmd[0], getenv("PATH"), a->cmd, environ);
+  ssize_t n = write(a->errfd, &err, sizeof(err));
+  (void)n;
+  _exit(127);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -117,20 +142,12 @@ int main(int argc, char** argv) {
 
   int errpipe[2];
   if (pipe2(errpipe, O_CLOEXEC) < 0) return 125;
-  pid_t child = fork();
+  // CLONE_VM|CLONE_VFORK, as posix_spawn: no copy of our page tables (~0.5 ms of every start on a
+  // VM that shadows them), and we go on once the command is exec'd. The child runs on its own
+  // stack, makes calls on its own task only and execs or _exits.
+  ExecChild args{cmd, tty, errpipe[1]};
+  pid_t child = clone(exec_child, g_child_stack + sizeof(g_child_stack), CLONE_VM | CLONE_VFORK | SIGCHLD, &args);
   if (child < 0) return 125;
-  if (child == 0) {
-    setpgid(0, 0);
-    if (tty) tcsetpgrp(0, getpid());  // SIGTTOU is still blocked here
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, nullptr);
-    int32_t err = nsrun::exec_search(cmd[0], getenv("PATH"), cmd, environ);
-    ssize_t n = write(errpipe[1], &err, sizeof(err));
-    (void)n;
-    _exit(127);
-  }
   setpgid(child, child);  // also from this side, so the group exists before any signal
   close(errpipe[1]);
   int32_t exec_err = 0;
