@@ -475,8 +475,8 @@ function section2(o, peers) {
   console.log(`\n2. CLI cold start — ${o.runs} runs each, interleaved; wall time of child_process.spawnSync from a ${rssMB()} MB process`);
   console.log('   (stdin and stdout /dev/null, stderr a pipe; every run must exit 0)');
   const cmds = [
-    { name: 'nsrun CLI', key: 'nsrun', file: process.execPath, args: [path.join(ROOT, 'bin/nsrun.js'), ...CLI_NS_FLAGS, '--', '/bin/true'],
-      show: `node bin/nsrun.js ${CLI_NS_FLAGS.join(' ')} -- /bin/true` },
+    { name: 'nsrun CLI', key: 'nsrun', file: process.execPath, args: [path.join(ROOT, 'bin/nsrun.cjs'), ...CLI_NS_FLAGS, '--', '/bin/true'],
+      show: `node bin/nsrun.cjs ${CLI_NS_FLAGS.join(' ')} -- /bin/true` },
   ];
   const unshare = peers.find((p) => p.name === 'unshare');
   const uargs = [...(rootless ? ['--map-root-user'] : []), '--fork', ...CLI_NS_FLAGS, '/bin/true'];
@@ -489,10 +489,10 @@ function section2(o, peers) {
   cmds.push({ name: 'node -e 0', key: 'node', file: process.execPath, args: ['-e', '0'], show: 'node -e 0' });
   const cliMain = path.join(ROOT, 'dist/cli/main.js');
   if (fs.existsSync(path.join(ROOT, 'dist/nsrun.js'))) {
-    // Reference: Node plus loading the CLI the way bin/nsrun.js does (the bundle with its code cache), without running it.
-    const loader = path.join(ROOT, 'bin/nsrun.js');
+    // Reference: Node plus loading the CLI the way bin/nsrun.cjs does (the bundle with its code cache), without running it.
+    const loader = path.join(ROOT, 'bin/nsrun.cjs');
     cmds.push({ name: 'node + load CLI', key: 'load', file: process.execPath, args: ['-e', `require(${JSON.stringify(loader)}).loadBundle()`],
-      show: 'node -e "require(\'bin/nsrun.js\').loadBundle()"  (reference: loading the bundled CLI only)' });
+      show: 'node -e "require(\'bin/nsrun.cjs\').loadBundle()"  (reference: loading the bundled CLI only)' });
   } else if (fs.existsSync(cliMain)) {
     // Reference: Node plus loading the CLI's modules, without running anything.
     cmds.push({ name: 'node + require CLI', key: 'load', file: process.execPath, args: ['-e', `require(${JSON.stringify(cliMain)})`],
@@ -605,10 +605,10 @@ function section3(o, peers) {
     const nsFlags = ['--pid', '--net', '--uts', '--ipc'];
     const nargs = [...nsFlags, '--rootfs', root, '--', '/bin/true'];
     const cmds = [
-      { name: 'nsrun --rootfs', key: 'nsrun', file: process.execPath, args: [path.join(ROOT, 'bin/nsrun.js'), ...nargs],
+      { name: 'nsrun --rootfs', key: 'nsrun', file: process.execPath, args: [path.join(ROOT, 'bin/nsrun.cjs'), ...nargs],
         show: `nsrun ${nsFlags.join(' ')} --rootfs DIR -- /bin/true` },
       { name: 'nsrun --rootfs --overlay', key: 'overlay', file: process.execPath,
-        args: [path.join(ROOT, 'bin/nsrun.js'), ...nsFlags, '--rootfs', root, '--overlay', '--', '/bin/true'],
+        args: [path.join(ROOT, 'bin/nsrun.cjs'), ...nsFlags, '--rootfs', root, '--overlay', '--', '/bin/true'],
         show: `nsrun ${nsFlags.join(' ')} --rootfs DIR --overlay -- /bin/true` },
     ];
     const bwrap = peers.find((p) => p.name === 'bwrap');
@@ -747,7 +747,7 @@ async function section4(o, peers, lib) {
   console.log('   Pss from /proc/PID/smaps_rollup (shared pages split among their users), RSS = VmRSS; MB, summed over the');
   console.log('   tool\'s processes (sleep and its descendants excluded), 500 ms after sleep started.');
   const cmds = [
-    { name: 'nsrun CLI', key: 'nsrun', file: process.execPath, args: [path.join(ROOT, 'bin/nsrun.js'), ...CLI_NS_FLAGS, '--', 'sleep', '60'],
+    { name: 'nsrun CLI', key: 'nsrun', file: process.execPath, args: [path.join(ROOT, 'bin/nsrun.cjs'), ...CLI_NS_FLAGS, '--', 'sleep', '60'],
       show: `nsrun ${CLI_NS_FLAGS.join(' ')} -- sleep 60` },
   ];
   const bwrap = peers.find((p) => p.name === 'bwrap');

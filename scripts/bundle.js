@@ -2,7 +2,7 @@
 // Bundles the CLI (Node then resolves and reads one module instead of ~80, ours and yargs'), twice:
 // dist/nsrun.js holds only what a plain run line needs (src/cli/run-main.ts: no yargs, no other
 // subcommand, ~40% of the code), dist/nsrun-full.js the whole CLI (src/cli/main.ts), which
-// bin/nsrun.js loads only for the other lines. Each is self-contained: a start runs one or the other.
+// bin/nsrun.cjs loads only for the other lines. Each is self-contained: a start runs one or the other.
 'use strict';
 const path = require('node:path');
 const root = path.join(__dirname, '..');
@@ -10,7 +10,7 @@ let esbuild;
 try {
   esbuild = require('esbuild');
 } catch {
-  // installed without devDependencies: bin/nsrun.js falls back to dist/cli/main.js
+  // installed without devDependencies: bin/nsrun.cjs falls back to dist/cli/main.js
   process.exit(0);
 }
 /**
@@ -38,9 +38,9 @@ function runOptions() {
   return table ? declarationsOf(table) : null;
 }
 
-// Each bundle is written as the function bin/nsrun.js calls, (function (exports, require, module,
+// Each bundle is written as the function bin/nsrun.cjs calls, (function (exports, require, module,
 // __filename, __dirname) {...}), which is what Node's module loader would wrap it in: the loader
-// compiles the file as it is on disk (mapped, not copied; see bin/nsrun.js) instead of a wrapped
+// compiles the file as it is on disk (mapped, not copied; see bin/nsrun.cjs) instead of a wrapped
 // copy, which V8 had to flatten into a third 200 KB string. Not a module to require.
 const WRAP_START = '(function (exports, require, module, __filename, __dirname) {';
 const WRAP_END = '})';
@@ -60,7 +60,7 @@ esbuild.build({
   format: 'cjs',
   logLevel: 'warning',
   legalComments: 'none',
-  charset: 'ascii', // (esbuild's default) bin/nsrun.js reads the bundle as latin1
+  charset: 'ascii', // (esbuild's default) bin/nsrun.cjs reads the bundle as latin1
   // The fault-injection hook (src/parent/fault.ts) is for tests: compiled out of the CLI users run.
   define: {
     __NSRUN_FAULTS__: 'false',

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Writes V8's code cache for the two CLI bundles (bin/nsrun.js): dist/nsrun.cache for the run
+// Writes V8's code cache for the two CLI bundles (bin/nsrun.cjs): dist/nsrun.cache for the run
 // bundle, taken after a run of `nsrun --pid --net --uts --ipc --mount -- true` (a real start:
 // options, plan, clone, the handoff) so that the functions a start-up needs are in it, and
 // dist/nsrun-full.cache for the whole CLI, taken after `nsrun ps` (yargs builds and parses a
@@ -12,7 +12,7 @@
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
-const loader = require(path.join(__dirname, '..', 'bin', 'nsrun.js'));
+const loader = require(path.join(__dirname, '..', 'bin', 'nsrun.cjs'));
 
 const caches = [
   { bundle: loader.BUNDLE, cache: loader.CACHE, run: (cli) => cli.runMain(['--pid', '--net', '--uts', '--ipc', '--mount', '--', 'true']) },

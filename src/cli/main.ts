@@ -12,7 +12,7 @@ import { runBuilder, runHandler } from './run';
 import { fastRunArgs, reportFailure, type SubcommandName } from './run-main';
 import { statsBuilder, statsHandler } from './stats';
 
-// as in run-main.ts: bin/nsrun.js hands over the addon it loaded to map this bundle
+// as in run-main.ts: bin/nsrun.cjs hands over the addon it loaded to map this bundle
 export { adoptNative } from '../native/binding';
 
 /** Turns yargs' own failure messages into nsrun's one-line form. */

@@ -2,7 +2,7 @@
 // line (most starts) is parsed by the fast parser and run from this bundle, which holds neither
 // yargs nor the other subcommands: less than half the code to read and deserialize at every start.
 // For any other line (another subcommand, --help, anything the fast parser leaves to yargs)
-// runMain returns undefined and bin/nsrun.js loads the whole CLI (main.ts, dist/nsrun-full.js).
+// runMain returns undefined and bin/nsrun.cjs loads the whole CLI (main.ts, dist/nsrun-full.js).
 import * as fs from 'node:fs';
 import { formatError, isNsrunError } from '../errors';
 import { fastParse, type OptionDecl, type OptionTable, recordOptions, tableOf } from './fast-args';
@@ -10,7 +10,7 @@ import type { ParsedArgs } from './parse';
 import { runBuilder, runHandler } from './run';
 
 /** The first words that name a subcommand (main.ts has one entry for each, checked by the types). */
-// bin/nsrun.js loads the addon before the bundle (it maps the bundle with it) and hands it over
+// bin/nsrun.cjs loads the addon before the bundle (it maps the bundle with it) and hands it over
 export { adoptNative } from '../native/binding';
 
 export const SUBCOMMAND_NAMES = ['run', 'exec', 'ps', 'inspect', 'kill', 'pause', 'resume', 'stats', 'doctor'] as const;

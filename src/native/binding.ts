@@ -169,7 +169,7 @@ export function native(): NativeBinding {
 }
 
 /**
- * The addon as bin/nsrun.js already loaded it (it maps the CLI bundle with it, before the bundle
+ * The addon as bin/nsrun.cjs already loaded it (it maps the CLI bundle with it, before the bundle
  * runs), so that native() does not load it a second time. Loaded from the same directories.
  */
 export function adoptNative(binding: NativeBinding): void {

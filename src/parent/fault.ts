@@ -10,7 +10,7 @@
 // passed (a plan has many 'mount' steps); ':after' lets a child step run and kills nsrun while
 // it does.
 //
-// Off in production: the bundled CLI (dist/nsrun.js, which bin/nsrun.js runs) is built with
+// Off in production: the bundled CLI (dist/nsrun.js, which bin/nsrun.cjs runs) is built with
 // __NSRUN_FAULTS__ = false, so esbuild drops all of this. The unbundled modules (dist/index.js,
 // dist/cli/main.js) keep it behind the environment variable; tests run the CLI through
 // test/helpers/nsrun-unbundled.js. The hook can only kill nsrun itself, which anyone who can set

@@ -1,4 +1,4 @@
-// The CLI's start-up path: bin/nsrun.js loads the run bundle (or, for other lines, the whole CLI)
+// The CLI's start-up path: bin/nsrun.cjs loads the run bundle (or, for other lines, the whole CLI)
 // with V8's code cache, uses a cache only for the exact bundle it was made from, and works without one.
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -11,14 +11,14 @@ import { ROOT } from '../helpers/cli';
 const canRootless = isRoot && unprivilegedUserns;
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const loader = require(path.join(ROOT, 'bin', 'nsrun.js'));
+const loader = require(path.join(ROOT, 'bin', 'nsrun.cjs'));
 const built = fs.existsSync(loader.BUNDLE);
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'nsrun-startup-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
 /** Load a bundle file in a fresh Node and report whether the cache was taken and the CLI works. */
 function loadIn(bundle: string, cache: string, map = true): { cacheUsed: boolean; works: boolean; mapped: boolean } {
-  const script = `const l = require(${JSON.stringify(path.join(ROOT, 'bin', 'nsrun.js'))}).loadBundle({ bundle: ${JSON.stringify(bundle)}, cache: ${JSON.stringify(cache)}, map: ${map} });
+  const script = `const l = require(${JSON.stringify(path.join(ROOT, 'bin', 'nsrun.cjs'))}).loadBundle({ bundle: ${JSON.stringify(bundle)}, cache: ${JSON.stringify(cache)}, map: ${map} });
     console.log(JSON.stringify({ cacheUsed: l.cacheUsed, mapped: l.mapped, main: typeof (l.cli.runMain ?? l.cli.main) }));`;
   const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', cwd: ROOT });
   expect(r.stderr).toBe('');
@@ -29,7 +29,7 @@ function loadIn(bundle: string, cache: string, map = true): { cacheUsed: boolean
 /** The builtin modules Node loaded for a CLI line (the run bundle's line supervised by Node). */
 function modulesLoadedBy(args: string[], as?: { uid: number; gid: number }): string[] {
   const script = `const before = new Set(process.moduleLoadList);
-    require(${JSON.stringify(path.join(ROOT, 'bin', 'nsrun.js'))}).cliMain(${JSON.stringify(args)}).then((code) => {
+    require(${JSON.stringify(path.join(ROOT, 'bin', 'nsrun.cjs'))}).cliMain(${JSON.stringify(args)}).then((code) => {
       console.log(JSON.stringify({ code, loaded: process.moduleLoadList.filter((m) => !before.has(m)) }));
     });`;
   const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', cwd: '/', ...as, env: { ...process.env, NSRUN_SUPERVISOR: 'node' } });
@@ -90,7 +90,7 @@ describe.skipIf(!built)(built ? 'CLI start-up' : 'CLI start-up (skipped: dist/ns
     const probe = (args: string[]) => {
       const script = `const vm = require('node:vm'); const seen = [];
         vm.Script = class extends vm.Script { constructor(src, o) { seen.push(require('node:path').basename(o.filename)); super(src, o); } };
-        const m = require(${JSON.stringify(path.join(ROOT, 'bin', 'nsrun.js'))});
+        const m = require(${JSON.stringify(path.join(ROOT, 'bin', 'nsrun.cjs'))});
         m.cliMain(${JSON.stringify(args)}).then((code) => { process.stdout.write(JSON.stringify({ code, seen })); process.exit(0); });`;
       const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', cwd: ROOT, env: { ...process.env, NSRUN_SUPERVISOR: 'node' } });
       return JSON.parse(r.stdout.slice(r.stdout.lastIndexOf('{"code"')));
@@ -110,7 +110,7 @@ describe.skipIf(!built)(built ? 'CLI start-up' : 'CLI start-up (skipped: dist/ns
     fs.copyFileSync(loader.CACHE, cache);
     expect(loadIn(bundle, cache).cacheUsed).toBe(false);
     // a cache made for this copy is taken ...
-    const made = spawnSync(process.execPath, ['-e', `const m = require(${JSON.stringify(path.join(ROOT, 'bin', 'nsrun.js'))});
+    const made = spawnSync(process.execPath, ['-e', `const m = require(${JSON.stringify(path.join(ROOT, 'bin', 'nsrun.cjs'))});
       const l = m.loadBundle({ bundle: ${JSON.stringify(bundle)}, produce: true });
       require('node:fs').writeFileSync(${JSON.stringify(cache)}, m.cacheContents(l));`], { encoding: 'utf8' });
     expect(made.stderr).toBe('');
@@ -135,7 +135,7 @@ describe.skipIf(!built)(built ? 'CLI start-up' : 'CLI start-up (skipped: dist/ns
   });
 
   test("the run bundle's option table is what runBuilder declares (recorded when bundling)", () => {
-    const script = `const { loadBundle } = require(${JSON.stringify(path.join(ROOT, 'bin', 'nsrun.js'))});
+    const script = `const { loadBundle } = require(${JSON.stringify(path.join(ROOT, 'bin', 'nsrun.cjs'))});
       const { recordOptions, declarationsOf } = require(${JSON.stringify(path.join(ROOT, 'dist', 'cli', 'fast-args.js'))});
       const { runBuilder } = require(${JSON.stringify(path.join(ROOT, 'dist', 'cli', 'run.js'))});
       const bundled = loadBundle().cli.runOptionTable();
@@ -148,10 +148,10 @@ describe.skipIf(!built)(built ? 'CLI start-up' : 'CLI start-up (skipped: dist/ns
     expect(out).toMatchObject({ same: true, shared: true });
   });
 
-  test('the bundles are ASCII (bin/nsrun.js reads them as latin1), and requiring bin/nsrun.js runs nothing', () => {
+  test('the bundles are ASCII (bin/nsrun.cjs reads them as latin1), and requiring bin/nsrun.cjs runs nothing', () => {
     expect(/[^\x00-\x7f]/.test(fs.readFileSync(loader.BUNDLE, 'latin1'))).toBe(false);
     expect(/[^\x00-\x7f]/.test(fs.readFileSync(loader.FULL_BUNDLE, 'latin1'))).toBe(false);
-    const r = spawnSync(process.execPath, ['-e', `require(${JSON.stringify(path.join(ROOT, 'bin', 'nsrun.js'))}); console.log('loaded')`, '--', '--help'], { encoding: 'utf8' });
+    const r = spawnSync(process.execPath, ['-e', `require(${JSON.stringify(path.join(ROOT, 'bin', 'nsrun.cjs'))}); console.log('loaded')`, '--', '--help'], { encoding: 'utf8' });
     expect([r.status, r.stdout, r.stderr]).toEqual([0, 'loaded\n', '']);
   });
 

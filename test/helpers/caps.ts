@@ -13,12 +13,12 @@ export const NOBODY = { uid: 65534, gid: 65534 };
 
 export const canSwitchUser = isRoot && has('setpriv');
 
-/** nobody can create user namespaces and can read this checkout (to run bin/nsrun.js). */
+/** nobody can create user namespaces and can read this checkout (to run bin/nsrun.cjs). */
 export const unprivilegedUserns = (() => {
   if (!canSwitchUser) return false;
   const nobody = ['--reuid=65534', '--regid=65534', '--clear-groups', '--'];
   if (spawnSync('setpriv', [...nobody, 'unshare', '-U', 'true']).status !== 0) return false;
-  const cli = require('node:path').resolve(__dirname, '..', '..', 'bin', 'nsrun.js');
+  const cli = require('node:path').resolve(__dirname, '..', '..', 'bin', 'nsrun.cjs');
   return spawnSync('setpriv', [...nobody, process.execPath, cli, '--version']).status === 0;
 })();
 

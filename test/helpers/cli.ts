@@ -1,9 +1,9 @@
-// Runs bin/nsrun.js as a user would, optionally as an unprivileged user, and captures everything.
+// Runs bin/nsrun.cjs as a user would, optionally as an unprivileged user, and captures everything.
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import * as path from 'node:path';
 
 export const ROOT = path.resolve(__dirname, '..', '..');
-export const NSRUN = path.join(ROOT, 'bin', 'nsrun.js');
+export const NSRUN = path.join(ROOT, 'bin', 'nsrun.cjs');
 
 export interface CliResult {
   status: number | null;

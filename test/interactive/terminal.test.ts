@@ -2,7 +2,7 @@
 // sandbox's own pty, Ctrl-C, Ctrl-Z/fg (inside a shell and on a plain command), the exit status,
 // the caller's terminal mode afterwards, window-size changes, and TIOCSTI (CVE-2017-5226).
 //
-// The host side is `bash --norc --noprofile` in /work/main running ./bin/nsrun.js. Prompts carry a
+// The host side is `bash --norc --noprofile` in /work/main running ./bin/nsrun.cjs. Prompts carry a
 // random marker, written so that the typed command line never matches the prompt it sets:
 // PS1='[h:'ID']$ ' types as [h:'ID'] but shows as [h:ID].
 import { spawn, spawnSync } from 'node:child_process';
@@ -60,7 +60,7 @@ async function hostShell(): Promise<TmuxSession> {
 /** Starts `/bin/sh` (or `shell`) in a sandbox with these nsrun options and waits for its prompt. */
 async function sandboxShell(s: TmuxSession, options: string, shell = '/bin/sh'): Promise<void> {
   // The prefix assignment puts PS1 in nsrun's environment, which the sandbox inherits.
-  s.type(`${BOX_PS1} ./bin/nsrun.js ${options} -- ${shell}`);
+  s.type(`${BOX_PS1} ./bin/nsrun.cjs ${options} -- ${shell}`);
   await s.waitFor(BOX);
 }
 
@@ -112,7 +112,7 @@ async function expectNoInjectionPassthrough(options: string, file: string): Prom
   fs.rmSync(file, { force: true });
   const s = await hostShell();
   try {
-    s.type(`./bin/nsrun.js ${options} -- python3 -c ${tiocstiScript(file)} | cat`);
+    s.type(`./bin/nsrun.cjs ${options} -- python3 -c ${tiocstiScript(file)} | cat`);
     const m = await s.waitFor(STI_RESULT);
     await s.waitFor(HOST);
     // Anything pushed into the caller's terminal would be read by bash before this line.
@@ -172,7 +172,7 @@ describe.skipIf(!hasTmux)(gated(hasTmux, 'interactive terminal through tmux', 't
       await waitUntil(() => spawnSync(process.execPath, [NSRUN, 'ps']).stdout.toString().includes(name) || undefined, 'the named sandbox', 5000);
       const s = await hostShell();
       try {
-        s.type(`${BOX_PS1} ./bin/nsrun.js exec ${name} -- /bin/sh`);
+        s.type(`${BOX_PS1} ./bin/nsrun.cjs exec ${name} -- /bin/sh`);
         await s.waitFor(BOX);
         expect(await run(s, 'hostname', BOX)).toBe('joined');
         expect(await run(s, 'tty', BOX)).toMatch(/^\/dev\/pts\/\d+$/);
@@ -196,7 +196,7 @@ describe.skipIf(!hasTmux)(gated(hasTmux, 'interactive terminal through tmux', 't
   test('--step pauses before every setup step until Enter; Ctrl-C at a pause stops cleanly', async () => {
     const s = await hostShell();
     try {
-      s.type('./bin/nsrun.js --step --pid --uts --hostname stepbox -- hostname');
+      s.type('./bin/nsrun.cjs --step --pid --uts --hostname stepbox -- hostname');
       const first = await s.waitFor(/^\[1\/(\d+)\] clone: .*$/m);
       const total = Number(first[1]);
       const pid = Number((await s.waitFor(/the child is PID (\d+);/))[1]);
@@ -211,7 +211,7 @@ describe.skipIf(!hasTmux)(gated(hasTmux, 'interactive terminal through tmux', 't
       await s.waitFor(HOST);
       expect(await lastStatus(s)).toBe(0);
 
-      s.type('./bin/nsrun.js --step --pid -- true');
+      s.type('./bin/nsrun.cjs --step --pid -- true');
       await s.waitFor(/^\[1\/\d+\] clone/m);
       const pid2 = Number((await s.waitFor(/the child is PID (\d+);/))[1]);
       s.key('Enter');
@@ -299,7 +299,7 @@ describe.skipIf(!hasTmux)(gated(hasTmux, 'interactive terminal through tmux', 't
   test('a non-shell command: Ctrl-Z stops nsrun in the caller\'s bash, fg resumes, Ctrl-C gives 130, terminal sane', async () => {
     const s = await hostShell();
     try {
-      s.type('./bin/nsrun.js --pid -- sleep 30');
+      s.type('./bin/nsrun.cjs --pid -- sleep 30');
       const sleep = await foregroundSleep(s);
       // nsrun relays in raw mode: Ctrl-Z travels as a byte to the sandbox's terminal.
       await waitUntil(() => s.termFlags().has('-icanon'), "the caller's terminal in raw mode");
@@ -328,7 +328,7 @@ describe.skipIf(!hasTmux)(gated(hasTmux, 'interactive terminal through tmux', 't
   test('passthrough (stdout piped): typed input reaches the command through the relay, Ctrl-D ends it', async () => {
     const s = await hostShell();
     try {
-      s.type(`./bin/nsrun.js --pid -- sh -c 'read x; echo "got:$x"; exec wc -c' | cat`);
+      s.type(`./bin/nsrun.cjs --pid -- sh -c 'read x; echo "got:$x"; exec wc -c' | cat`);
       await s.waitForProcess('sh', (p) => p.state === 'S', 'the sandbox\'s sh waiting in read');
       s.type('hello');
       await s.waitFor(/^got:hello$/m);
@@ -371,7 +371,7 @@ describe.skipIf(!hasTmux)(gated(hasTmux, 'interactive terminal through tmux', 't
     const s = await hostShell();
     try {
       // the terminal layer alone: the default seccomp filter would refuse TIOCSTI before it
-      s.type(`./bin/nsrun.js --pid --seccomp=unconfined -- python3 -c ${tiocstiScript(file)}`);
+      s.type(`./bin/nsrun.cjs --pid --seccomp=unconfined -- python3 -c ${tiocstiScript(file)}`);
       const m = await s.waitFor(STI_RESULT);
       await s.waitFor(HOST);
       // Anything pushed into the caller's terminal would be read by bash before this line.
@@ -392,7 +392,7 @@ describe.skipIf(!hasTmux)(gated(hasTmux, 'interactive terminal through tmux', 't
     fs.rmSync(file, { force: true });
     const s = await hostShell();
     try {
-      s.type(`./bin/nsrun.js --pid -- python3 -c ${tiocstiScript(file)}`);
+      s.type(`./bin/nsrun.cjs --pid -- python3 -c ${tiocstiScript(file)}`);
       const m = await s.waitFor(STI_RESULT);
       await s.waitFor(HOST);
       expect(m[1]).toBe('ERRNO 1');

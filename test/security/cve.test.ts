@@ -171,7 +171,7 @@ describe.skipIf(!hasTmux || !hasPython || !isRoot)(gated(hasTmux && hasPython &&
     try {
       s.type("PS1='[h]$ '");
       await s.waitFor(/^\[h\]\$$/m);
-      s.type(`./bin/nsrun.js ${seccompOff}${options} -- python3 -c ${py}${tail}; echo "done""-$?"`);
+      s.type(`./bin/nsrun.cjs ${seccompOff}${options} -- python3 -c ${py}${tail}; echo "done""-$?"`);
       const m = await s.waitFor(/^done-(\d+)$/m);
       s.type('echo "sync""-point"');
       await s.waitFor(/^sync-point$/m);

@@ -30,7 +30,7 @@ function leakyFds(): number[] {
   return [file, root];
 }
 
-/** Runs bin/nsrun.js with fds 3.. set to `fds` (and nothing else above 2). */
+/** Runs bin/nsrun.cjs with fds 3.. set to `fds` (and nothing else above 2). */
 function runWithFds(args: string[], fds: number[], asUser?: { uid: number; gid: number }) {
   const argv = [...(asUser ? setprivPrefix(asUser) : []), process.execPath, NSRUN, ...args];
   const stdio: StdioOptions = ['pipe', 'pipe', 'pipe', ...fds];

@@ -12,6 +12,8 @@
 // costs ~10 us (~2.5 ms of a start here). Each bundle file is already the function Node would wrap
 // a module in, so V8 compiles the mapped text itself. Without the addon the files are read.
 // The loader lives here, not in a module of its own: one file less to resolve and read per start.
+// .cjs, not .js: Node then knows it is CommonJS without looking for the nearest package.json and
+// reading its "type" (~1.9 ms of cold module-loader code in every start).
 const fs = require('node:fs');
 const path = require('node:path');
 const vm = require('node:vm');
