@@ -24,7 +24,9 @@ function defaultFilters() {
   try {
     const seccomp = require(path.join(root, 'dist', 'security', 'seccomp.js'));
     const { DEFAULT_CAPS } = require(path.join(root, 'dist', 'security', 'capabilities.js'));
-    return seccomp.defaultFilterTable(seccomp.nativeArch(), [DEFAULT_CAPS, []]);
+    const { inputs, filters } = seccomp.defaultFilterTable(seccomp.nativeArch(), [DEFAULT_CAPS, []]);
+    // each filter as JSON text: parsed when a run uses it, instead of built as literals at start
+    return { inputs, filters: Object.fromEntries(Object.entries(filters).map(([key, plan]) => [key, JSON.stringify(plan)])) };
   } catch {
     return null; // an architecture without a syscall table: every run compiles (and refuses) as before
   }

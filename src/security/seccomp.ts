@@ -49,6 +49,8 @@ const deny = (names: string[], comment: string, excludeCaps?: CapName[]): Seccom
 
 const low32 = (value: number) => ({ index: 1, op: 'SCMP_CMP_MASKED_EQ', value: 0xffffffff, valueTwo: value });
 
+let defaultRules: SeccompRule[] | undefined;
+
 /**
  * nsrun's default: everything is allowed except what Docker's default profile keeps from
  * containers (a deny list, like bubblewrap's and Flatpak's, rather than Docker's allow list: the
@@ -58,42 +60,45 @@ const low32 = (value: number) => ({ index: 1, op: 'SCMP_CMP_MASKED_EQ', value: 0
  */
 export const DEFAULT_PROFILE: SeccompProfile = {
   defaultAction: 'SCMP_ACT_ALLOW',
-  syscalls: [
-    deny(['add_key', 'keyctl', 'request_key'], 'kernel keyring: not namespaced'),
-    { names: ['ioctl'], action: 'SCMP_ACT_ERRNO', errnoRet: EPERM, args: [low32(TIOCSTI)], comment: 'TIOCSTI: push input into a terminal (CVE-2017-5226); only the low 32 bits of the command count (CVE-2019-10063)' },
-    { names: ['ioctl'], action: 'SCMP_ACT_ERRNO', errnoRet: EPERM, args: [low32(TIOCLINUX)], comment: 'TIOCLINUX: console selection can inject input too' },
-    deny(['bpf'], 'eBPF programs', ['sys_admin', 'bpf']),
-    deny(['perf_event_open'], 'performance monitoring: leaks kernel addresses', ['sys_admin', 'perfmon']),
-    deny(['kexec_load', 'kexec_file_load', 'reboot'], 'load a new kernel, reboot', ['sys_boot']),
-    deny(['init_module', 'finit_module', 'delete_module'], 'kernel modules', ['sys_module']),
-    deny(['create_module', 'get_kernel_syms', 'query_module', 'nfsservctl', 'uselib', '_sysctl', 'sysfs', 'ustat', 'vm86', 'vm86old'], 'obsolete'),
-    deny(['iopl', 'ioperm'], 'raw I/O ports', ['sys_rawio']),
-    deny(['swapon', 'swapoff'], 'swap devices', ['sys_admin']),
-    deny(['acct'], 'process accounting', ['sys_pacct']),
-    deny(['settimeofday', 'clock_settime', 'clock_adjtime', 'stime'], 'set the clock: the realtime clock is not namespaced', ['sys_time']),
-    deny(
-      ['mount', 'umount', 'umount2', 'pivot_root', 'fsopen', 'fsconfig', 'fsmount', 'fspick', 'open_tree', 'move_mount', 'mount_setattr'],
-      'mounts (allowed with --cap-add SYS_ADMIN, as in Docker)',
-      ['sys_admin'],
-    ),
-    deny(['lookup_dcookie', 'quotactl', 'quotactl_fd', 'fanotify_init'], 'administration', ['sys_admin']),
-    deny(['vhangup'], 'terminal hangup', ['sys_tty_config']),
-    deny(['syslog'], 'kernel log', ['syslog']),
-    deny(['userfaultfd'], 'userfaultfd: widens kernel race windows', ['sys_ptrace']),
-    deny(['open_by_handle_at'], 'open_by_handle_at: opens files outside the root by handle (shocker)', ['dac_read_search']),
-    deny(['io_uring_setup', 'io_uring_enter', 'io_uring_register'], 'io_uring: a large kernel attack surface (Docker blocks it too)'),
-    ...[0x0, 0x8, 0x20000, 0x20008, 0xffffffff].map((v) => ({
-      names: ['personality'],
-      action: 'SCMP_ACT_ALLOW',
-      args: [{ index: 0, op: 'SCMP_CMP_EQ', value: v }],
-      comment: 'personality: only PER_LINUX, PER_LINUX32, UNAME26 and the query',
-    })),
-    deny(['personality'], 'personality: other execution domains (e.g. READ_IMPLIES_EXEC, ADDR_NO_RANDOMIZE)'),
-    {
-      ...deny(['ptrace', 'process_vm_readv', 'process_vm_writev', 'kcmp'], 'before Linux 4.8 ptrace could bypass seccomp', ['sys_ptrace']),
-      belowKernel: '4.8',
-    },
-  ],
+  // built on first read: a CLI start takes the default filter from its bundle and never reads them
+  get syscalls(): SeccompRule[] {
+    return (defaultRules ??= [
+      deny(['add_key', 'keyctl', 'request_key'], 'kernel keyring: not namespaced'),
+      { names: ['ioctl'], action: 'SCMP_ACT_ERRNO', errnoRet: EPERM, args: [low32(TIOCSTI)], comment: 'TIOCSTI: push input into a terminal (CVE-2017-5226); only the low 32 bits of the command count (CVE-2019-10063)' },
+      { names: ['ioctl'], action: 'SCMP_ACT_ERRNO', errnoRet: EPERM, args: [low32(TIOCLINUX)], comment: 'TIOCLINUX: console selection can inject input too' },
+      deny(['bpf'], 'eBPF programs', ['sys_admin', 'bpf']),
+      deny(['perf_event_open'], 'performance monitoring: leaks kernel addresses', ['sys_admin', 'perfmon']),
+      deny(['kexec_load', 'kexec_file_load', 'reboot'], 'load a new kernel, reboot', ['sys_boot']),
+      deny(['init_module', 'finit_module', 'delete_module'], 'kernel modules', ['sys_module']),
+      deny(['create_module', 'get_kernel_syms', 'query_module', 'nfsservctl', 'uselib', '_sysctl', 'sysfs', 'ustat', 'vm86', 'vm86old'], 'obsolete'),
+      deny(['iopl', 'ioperm'], 'raw I/O ports', ['sys_rawio']),
+      deny(['swapon', 'swapoff'], 'swap devices', ['sys_admin']),
+      deny(['acct'], 'process accounting', ['sys_pacct']),
+      deny(['settimeofday', 'clock_settime', 'clock_adjtime', 'stime'], 'set the clock: the realtime clock is not namespaced', ['sys_time']),
+      deny(
+        ['mount', 'umount', 'umount2', 'pivot_root', 'fsopen', 'fsconfig', 'fsmount', 'fspick', 'open_tree', 'move_mount', 'mount_setattr'],
+        'mounts (allowed with --cap-add SYS_ADMIN, as in Docker)',
+        ['sys_admin'],
+      ),
+      deny(['lookup_dcookie', 'quotactl', 'quotactl_fd', 'fanotify_init'], 'administration', ['sys_admin']),
+      deny(['vhangup'], 'terminal hangup', ['sys_tty_config']),
+      deny(['syslog'], 'kernel log', ['syslog']),
+      deny(['userfaultfd'], 'userfaultfd: widens kernel race windows', ['sys_ptrace']),
+      deny(['open_by_handle_at'], 'open_by_handle_at: opens files outside the root by handle (shocker)', ['dac_read_search']),
+      deny(['io_uring_setup', 'io_uring_enter', 'io_uring_register'], 'io_uring: a large kernel attack surface (Docker blocks it too)'),
+      ...[0x0, 0x8, 0x20000, 0x20008, 0xffffffff].map((v) => ({
+        names: ['personality'],
+        action: 'SCMP_ACT_ALLOW',
+        args: [{ index: 0, op: 'SCMP_CMP_EQ', value: v }],
+        comment: 'personality: only PER_LINUX, PER_LINUX32, UNAME26 and the query',
+      })),
+      deny(['personality'], 'personality: other execution domains (e.g. READ_IMPLIES_EXEC, ADDR_NO_RANDOMIZE)'),
+      {
+        ...deny(['ptrace', 'process_vm_readv', 'process_vm_writev', 'kcmp'], 'before Linux 4.8 ptrace could bypass seccomp', ['sys_ptrace']),
+        belowKernel: '4.8',
+      },
+    ]);
+  },
 };
 
 /** --disable-userns: no new user namespaces. clone3 passes its flags in memory, which a filter
@@ -259,8 +264,10 @@ export interface DefaultFilters {
   inputs: RuleInputs;
   filters: Record<string, SeccompPlan>;
 }
-declare const __NSRUN_DEFAULT_FILTERS__: DefaultFilters | null | undefined;
-const prebuilt: DefaultFilters | null | undefined = typeof __NSRUN_DEFAULT_FILTERS__ === 'undefined' ? undefined : __NSRUN_DEFAULT_FILTERS__;
+// In the bundle each filter is JSON text, parsed when used: as object literals all of them were
+// built at every start (~0.15 ms).
+declare const __NSRUN_DEFAULT_FILTERS__: { inputs: RuleInputs; filters: Record<string, string> } | null | undefined;
+const prebuilt = typeof __NSRUN_DEFAULT_FILTERS__ === 'undefined' ? undefined : __NSRUN_DEFAULT_FILTERS__;
 
 /** The default profile's filters for the usual sandboxes on `arch` (scripts/bundle.js). */
 export function defaultFilterTable(arch: Arch, capSets: readonly (readonly CapName[])[], kernel = kernelRelease()): DefaultFilters {
@@ -287,7 +294,10 @@ export function resolveProfile(p: SeccompProfile, ctx: ResolveContext, label: st
   if (plan) return plan;
   const key = ownProfileKey(p, ctx, label);
   plan = compiled.get(key);
-  if (!plan) compiled.set(key, (plan = prebuilt?.filters[key] ?? compileProfile(p, ctx, label)));
+  if (!plan) {
+    const text = p === DEFAULT_PROFILE ? prebuilt?.filters[key] : undefined;
+    compiled.set(key, (plan = text !== undefined ? (JSON.parse(text) as SeccompPlan) : compileProfile(p, ctx, label)));
+  }
   byContext.set(context, plan);
   return plan;
 }
