@@ -24,7 +24,8 @@ function defaultFilters() {
   try {
     const seccomp = require(path.join(root, 'dist', 'security', 'seccomp.js'));
     const { DEFAULT_CAPS } = require(path.join(root, 'dist', 'security', 'capabilities.js'));
-    const { inputs, filters } = seccomp.defaultFilterTable(seccomp.nativeArch(), [DEFAULT_CAPS, []]);
+    // the kernel from node:os: the table needs no addon (its default, the addon's uname)
+    const { inputs, filters } = seccomp.defaultFilterTable(seccomp.nativeArch(), [DEFAULT_CAPS, []], require('node:os').release());
     // each filter as JSON text: parsed when a run uses it, instead of built as literals at start
     return { inputs, filters: Object.fromEntries(Object.entries(filters).map(([key, plan]) => [key, JSON.stringify(plan)])) };
   } catch {

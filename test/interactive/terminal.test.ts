@@ -305,14 +305,14 @@ describe.skipIf(!hasTmux)(gated(hasTmux, 'interactive terminal through tmux', 't
       await waitUntil(() => s.termFlags().has('-icanon'), "the caller's terminal in raw mode");
 
       s.key('C-z');
-      await s.waitFor(/^\[1\]\+\s+Stopped\s+\.\/bin\/nsrun\.js --pid -- sleep 30$/m);
+      await s.waitFor(/^\[1\]\+\s+Stopped\s+\.\/bin\/nsrun\.cjs --pid -- sleep 30$/m);
       await s.waitFor(HOST);
       const procs = s.processes();
       expect(procs.find((p) => p.pid === sleep.pid)?.state).toBe('T');
       expect(procs.find((p) => p.comm === 'nsrun')?.state).toBe('T');
 
       s.type('fg');
-      await s.waitFor(/^\.\/bin\/nsrun\.js --pid -- sleep 30$/m);
+      await s.waitFor(/^\.\/bin\/nsrun\.cjs --pid -- sleep 30$/m);
       await foregroundSleep(s, sleep.pid);
       await waitUntil(() => s.termFlags().has('-icanon'), "the caller's terminal back in raw mode");
 
