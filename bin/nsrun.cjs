@@ -23,9 +23,14 @@ const CACHE = path.join(__dirname, '..', 'dist', 'nsrun.cache');
 const FULL_BUNDLE = path.join(__dirname, '..', 'dist', 'nsrun-full.js');
 const FULL_CACHE = path.join(__dirname, '..', 'dist', 'nsrun-full.cache');
 
-/** The key the cache was made for: V8 only checks the source's length, so we check its identity. */
+/**
+ * The cache file's first line: the key the cache was made for (V8 only checks the source's
+ * length, so we check its identity), padded so that V8's data after it starts 8-byte aligned in
+ * the mapped file. V8 copies cached data that is not aligned: ~180 KB, ~40 fresh pages a start.
+ */
 function bundleKey(st) {
-  return `${process.version} ${st.size} ${Math.round(st.mtimeMs)} ${st.ino}\n`;
+  const key = `${process.version} ${st.size} ${Math.round(st.mtimeMs)} ${st.ino}`;
+  return `${key.padEnd(Math.ceil((key.length + 1) / 8) * 8 - 1)}\n`;
 }
 
 const ADDONS = ['Release', 'Debug'].map((d) => path.join(__dirname, '..', 'build', d, 'nsrun.node'));
