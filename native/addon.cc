@@ -512,37 +512,75 @@ Napi::Value NsTypeJs(const Napi::CallbackInfo& info) {
   return Check(info.Env(), ioctl(info[0].As<Napi::Number>().Int32Value(), NS_GET_NSTYPE));
 }
 
-// mapFile(fd, length, asString) -> string | Buffer | -errno: the file's first length bytes mapped
-// read-only, as an external latin1 string or a Buffer: the pages are the page cache's, nothing is
-// copied. The CLI's loader (bin/nsrun.js) reads its bundle and code cache so: here every first
-// touch of a fresh page costs ~10 us, and copying the 200 KB bundle twice (a buffer, then a V8
-// string) was ~2 ms of each start. The file must not be rewritten in place while mapped (the
-// build writes a new file and renames it). External strings are in Node's N-API from 20.4 / 18.18
-// (behind NAPI_EXPERIMENTAL for our NAPI_VERSION): looked up, so an older Node gets ENOSYS.
+// mapFile(path, asString, header) -> { data, size, mtimeMs, ino, header? } | -errno: the file mapped
+// read-only, as an external latin1 string or a Buffer (the pages are the page cache's, nothing is
+// copied), and what identifies it (mtimeMs as Node's fs.Stats computes it). With `header`, the
+// first line is returned as a string and `data` is what follows it. The CLI's loader
+// (bin/nsrun.cjs) reads its bundle and code cache so: here every first touch of a fresh page costs
+// ~10 us, and copying the 200 KB bundle twice (a buffer, then a V8 string) was ~2 ms of each
+// start; Node's fs and Buffer calls, running for the first time, ~0.8 ms more. The file must not
+// be rewritten in place while mapped (the build writes a new file and renames it). External
+// strings are in Node's N-API from 20.4 / 18.18 (behind NAPI_EXPERIMENTAL for our NAPI_VERSION):
+// looked up, so an older Node gets ENOSYS.
+struct Mapping {
+  void* base;
+  size_t len;
+};
+
 Napi::Value MapFileJs(const Napi::CallbackInfo& info) {
   napi_env env = info.Env();
-  int fd = info[0].As<Napi::Number>().Int32Value();
-  int64_t length = info[1].As<Napi::Number>().Int64Value();
-  bool asString = info[2].ToBoolean();
+  std::string path = info[0].As<Napi::String>().Utf8Value();
+  bool asString = info[1].ToBoolean();
+  bool header = info[2].ToBoolean();
   using ExternalLatin1 = napi_status (*)(napi_env, char*, size_t, napi_finalize, void*, napi_value*, bool*);
   static const auto externalLatin1 =
       reinterpret_cast<ExternalLatin1>(dlsym(RTLD_DEFAULT, "node_api_create_external_string_latin1"));
-  if (length <= 0) return Napi::Number::New(env, -EINVAL);
   if (asString && externalLatin1 == nullptr) return Napi::Number::New(env, -ENOSYS);
-  size_t len = (size_t)length;
-  void* data = mmap(nullptr, len, PROT_READ, MAP_PRIVATE, fd, 0);
-  if (data == MAP_FAILED) return Napi::Number::New(env, -errno);
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Napi::Number::New(env, -errno);
+  struct stat st;
+  int bad = fstat(fd, &st) < 0 ? errno : !S_ISREG(st.st_mode) || st.st_size <= 0 ? EINVAL : 0;
+  if (bad) {
+    close(fd);
+    return Napi::Number::New(env, -bad);
+  }
+  size_t len = (size_t)st.st_size;
+  char* base = (char*)mmap(nullptr, len, PROT_READ, MAP_PRIVATE, fd, 0);
+  int e = errno;
+  close(fd);
+  if (base == MAP_FAILED) return Napi::Number::New(env, -e);
+  size_t skip = 0;
+  if (header) {
+    const char* nl = (const char*)memchr(base, '\n', len);
+    skip = nl ? (size_t)(nl - base) + 1 : 0;
+    if (skip == 0 || skip == len) {
+      munmap(base, len);
+      return Napi::Number::New(env, -EINVAL);
+    }
+  }
   // called when V8 drops the string or buffer, or at once if N-API copied the bytes instead
-  napi_finalize unmap = [](napi_env, void* d, void* hint) { munmap(d, (size_t)hint); };
+  Mapping* m = new Mapping{base, len};
+  napi_finalize unmap = [](napi_env, void*, void* hint) {
+    Mapping* mm = (Mapping*)hint;
+    munmap(mm->base, mm->len);
+    delete mm;
+  };
   napi_value out;
   bool copied;
-  napi_status st = asString ? externalLatin1(env, (char*)data, len, unmap, (void*)len, &out, &copied)
-                            : napi_create_external_buffer(env, len, data, unmap, (void*)len, &out);
-  if (st != napi_ok) {
-    munmap(data, len);
+  napi_status status = asString ? externalLatin1(env, base + skip, len - skip, unmap, m, &out, &copied)
+                                : napi_create_external_buffer(env, len - skip, base + skip, unmap, m, &out);
+  if (status != napi_ok) {
+    munmap(base, len);
+    delete m;
     return Napi::Number::New(env, -ENOMEM);
   }
-  return Napi::Value(env, out);
+  Napi::Object r = Napi::Object::New(env);
+  r.Set("data", Napi::Value(env, out));
+  r.Set("size", (double)st.st_size);
+  r.Set("mtimeMs", (double)st.st_mtim.tv_sec * 1000 + (double)st.st_mtim.tv_nsec / 1000000);
+  r.Set("ino", (double)st.st_ino);
+  if (header) r.Set("header", Napi::String::New(env, base, skip));
+  return r;
 }
 
 // sealedCopy(fd, name) -> memfd | -errno: a sealed, unwritable in-memory copy of an executable, so

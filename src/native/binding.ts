@@ -80,6 +80,16 @@ export interface ExitInfo {
   errno?: number;
 }
 
+export interface MappedFile<T> {
+  data: T;
+  size: number;
+  /** as fs.Stats.mtimeMs */
+  mtimeMs: number;
+  ino: number;
+  /** the first line, newline included (with `header`) */
+  header?: string;
+}
+
 export interface NativeBinding {
   spawn(plan: WirePlan): { id: number; pid: number; pidfd: number } | NativeFailure;
   /** forkedPid: the pid the plan's fork step created (join plans). */
@@ -107,9 +117,12 @@ export interface NativeBinding {
   isatty(fd: number): boolean;
   nsType(fd: number): number;
   sealedCopy(fd: number, name: string): number;
-  /** A file's first `length` bytes mapped read-only, as a latin1 string or a Buffer (no copy), or -errno. */
-  mapFile(fd: number, length: number, asString: true): string | number;
-  mapFile(fd: number, length: number, asString: false): Buffer | number;
+  /**
+   * A regular file mapped read-only, as a latin1 string or a Buffer (no copy), with what
+   * identifies it; or -errno. `header`: its first line apart, `data` what follows.
+   */
+  mapFile(path: string, asString: true, header?: boolean): MappedFile<string> | number;
+  mapFile(path: string, asString: false, header?: boolean): MappedFile<Buffer> | number;
   /** uname(2)'s release of the running kernel (uname -r). */
   readonly kernelRelease: string;
   /** The signals nsrun-supervise forwards or relays (native/protocol.h), name -> number. */

@@ -51,24 +51,25 @@ describe.skipIf(!built)(built ? 'CLI start-up' : 'CLI start-up (skipped: dist/ns
     expect(loadIn(loader.BUNDLE, loader.CACHE, false)).toEqual({ cacheUsed: true, works: true, mapped: false });
   });
 
-  test("the addon maps a file as its bytes (a latin1 string or a Buffer), or says why not (-errno)", () => {
+  test("the addon maps a file as its bytes (a latin1 string or a Buffer) with fs.Stats' identity, or says why not (-errno)", () => {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { native } = require(path.join(ROOT, 'dist', 'native', 'binding.js'));
     const n = native();
-    const fd = fs.openSync(loader.BUNDLE, 'r');
-    try {
-      const size = fs.fstatSync(fd).size;
-      expect(n.mapFile(fd, size, true)).toBe(fs.readFileSync(loader.BUNDLE, 'latin1'));
-      expect(Buffer.compare(n.mapFile(fd, size, false), fs.readFileSync(loader.BUNDLE))).toBe(0);
-      expect(n.mapFile(fd, 0, true)).toBe(-22); // EINVAL: nothing to map
-    } finally {
-      fs.closeSync(fd);
-    }
-    expect(n.mapFile(fd, 100, false)).toBe(-9); // EBADF: closed
-    const [r, w] = n.pipe();
-    expect(n.mapFile(r, 100, true)).toBe(-19); // ENODEV: a pipe cannot be mapped
-    n.close(r);
-    n.close(w);
+    const st = fs.statSync(loader.BUNDLE);
+    const text = n.mapFile(loader.BUNDLE, true);
+    expect(text).toMatchObject({ size: st.size, mtimeMs: st.mtimeMs, ino: st.ino });
+    expect(text.data).toBe(fs.readFileSync(loader.BUNDLE, 'latin1'));
+    expect(Buffer.compare(n.mapFile(loader.BUNDLE, false).data, fs.readFileSync(loader.BUNDLE))).toBe(0);
+    expect(n.mapFile(path.join(tmp, 'missing'), true)).toBe(-2); // ENOENT
+    fs.writeFileSync(path.join(tmp, 'empty'), '');
+    expect(n.mapFile(path.join(tmp, 'empty'), true)).toBe(-22); // EINVAL: nothing to map
+    expect(n.mapFile(tmp, false)).toBe(-22); // a directory
+    // header: the first line apart, the data after it (the code cache's key line)
+    const cache = n.mapFile(loader.CACHE, false, true);
+    const raw = fs.readFileSync(loader.CACHE);
+    const nl = raw.indexOf(10) + 1;
+    expect(cache.header).toBe(raw.toString('latin1', 0, nl));
+    expect(Buffer.compare(cache.data, raw.subarray(nl))).toBe(0);
   });
 
   test('a bundle is the function Node would wrap a module in (compiled as it is on disk), and is rewritten by rename', () => {
