@@ -105,22 +105,39 @@ function helper(name: string): string | undefined {
 export function gatherHostFacts(): HostFacts {
   const euid = process.geteuid!();
   const egid = process.getegid!();
-  // The user name, subordinate ids and the setuid helpers matter only to an unprivileged caller
-  // (the name: to find its /etc/subuid lines; looking it up reads nsswitch.conf and passwd).
+  // The user name, subordinate ids and the setuid helpers matter only to an unprivileged caller,
+  // and only when a plan maps id ranges (or says it cannot): looked up on first read (the name
+  // reads nsswitch.conf and passwd; /etc/subuid was a start's first readFileSync, ~0.6 ms).
   const rootless = euid !== 0;
-  const userName = rootless ? userNameOf(euid) : undefined;
+  const once = <T>(f: () => T): (() => T) => {
+    let v: { value: T } | undefined;
+    return () => (v ??= { value: f() }).value;
+  };
+  const userName = once(() => (rootless ? userNameOf(euid) : undefined));
+  const subuid = once(() => (rootless ? readSubIds('/etc/subuid', userName(), euid) : []));
+  const subgid = once(() => (rootless ? readSubIds('/etc/subgid', userName(), egid) : []));
   supportedCache ??= namespaceTypes();
   const supported = supportedCache;
   const n = native();
   return {
     euid,
     egid,
-    userName,
+    get userName() {
+      return userName();
+    },
     supported: [...supported],
-    subuid: rootless ? readSubIds('/etc/subuid', userName, euid) : [],
-    subgid: rootless ? readSubIds('/etc/subgid', userName, egid) : [],
-    newuidmap: rootless ? helper('newuidmap') : undefined,
-    newgidmap: rootless ? helper('newgidmap') : undefined,
+    get subuid() {
+      return subuid();
+    },
+    get subgid() {
+      return subgid();
+    },
+    get newuidmap() {
+      return rootless ? helper('newuidmap') : undefined;
+    },
+    get newgidmap() {
+      return rootless ? helper('newgidmap') : undefined;
+    },
     stdinTty: n.isatty(0),
     stdoutTty: n.isatty(1),
     stderrTty: n.isatty(2),

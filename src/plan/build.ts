@@ -39,11 +39,14 @@ function planIdMaps(opts: SandboxOptions, facts: HostFacts, rootless: boolean): 
   const onlySelf = (m: IdRange[], self: number) => m.every((r) => r.count === 1 && r.outer === self) && m.length <= 1;
   const uidVia = onlySelf(uid, facts.euid) ? 'write' : 'newuidmap';
   const gidVia = onlySelf(gid, facts.egid) ? 'write' : 'newgidmap';
-  for (const [via, ranges, self, sub, file, flag, helper] of [
-    [uidVia, uid, facts.euid, facts.subuid, '/etc/subuid', '--map-users', facts.newuidmap],
-    [gidVia, gid, facts.egid, facts.subgid, '/etc/subgid', '--map-groups', facts.newgidmap],
+  for (const [via, ranges, self, kind] of [
+    [uidVia, uid, facts.euid, 'uid'],
+    [gidVia, gid, facts.egid, 'gid'],
   ] as const) {
     if (via === 'write') continue;
+    // read only here: the host facts look these up on first read
+    const [sub, file, flag, helper] =
+      kind === 'uid' ? [facts.subuid, '/etc/subuid', '--map-users', facts.newuidmap] : [facts.subgid, '/etc/subgid', '--map-groups', facts.newgidmap];
     const tool = flag === '--map-users' ? 'newuidmap' : 'newgidmap';
     if (!helper)
       throw usageError(flag, `mapping id ranges without root needs ${tool}, which is not installed`, 'install it: apt-get install uidmap');
