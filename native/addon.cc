@@ -507,6 +507,21 @@ Napi::Value IsattyJs(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
+// writeFile(path, text) -> 0 | -errno: one write(2) of all of `text` to an existing file (a
+// /proc/PID/uid_map takes a map in one write, whole or not at all). For the parent's id-map
+// writes: Node's writeFileSync, running for the first time, was ~0.4 ms of a rootless start.
+Napi::Value WriteFileJs(const Napi::CallbackInfo& info) {
+  std::string path = info[0].As<Napi::String>().Utf8Value();
+  std::string text = info[1].As<Napi::String>().Utf8Value();
+  int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return Napi::Number::New(info.Env(), -errno);
+  ssize_t n;
+  do n = write(fd, text.data(), text.size()); while (n < 0 && errno == EINTR);
+  int e = n < 0 ? errno : (size_t)n != text.size() ? EIO : 0;
+  if (close(fd) < 0 && e == 0) e = errno;
+  return Napi::Number::New(info.Env(), -e);
+}
+
 // nsType(fd) -> CLONE_NEW* of a namespace file | -errno (ENOTTY: not a namespace file).
 Napi::Value NsTypeJs(const Napi::CallbackInfo& info) {
   return Check(info.Env(), ioctl(info[0].As<Napi::Number>().Int32Value(), NS_GET_NSTYPE));
@@ -959,6 +974,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setWinsize", Napi::Function::New(env, SetWinsizeJs));
   exports.Set("isatty", Napi::Function::New(env, IsattyJs));
   exports.Set("nsType", Napi::Function::New(env, NsTypeJs));
+  exports.Set("writeFile", Napi::Function::New(env, WriteFileJs));
   exports.Set("sealedCopy", Napi::Function::New(env, SealedCopyJs));
   exports.Set("mapFile", Napi::Function::New(env, MapFileJs));
   // The signals nsrun-supervise forwards (protocol.h), by name with this platform's numbers:

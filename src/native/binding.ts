@@ -116,6 +116,8 @@ export interface NativeBinding {
   setWinsize(fd: number, rows: number, cols: number): number;
   isatty(fd: number): boolean;
   nsType(fd: number): number;
+  /** One write(2) of all of `text` to an existing file: 0 | -errno (EIO: a short write). */
+  writeFile(path: string, text: string): number;
   sealedCopy(fd: number, name: string): number;
   /**
    * A regular file mapped read-only, as a latin1 string or a Buffer (no copy), with what
