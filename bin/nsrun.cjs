@@ -61,7 +61,8 @@ function loadAddon() {
 
 /**
  * A file's contents and identity (size, mtimeMs, ino): mapped by the addon when `map` and it can,
- * else read. latin1: as a string. header: the first line apart (`header`), `data` what follows.
+ * else read. latin1: as a string; else a Buffer, and with `header` its first line apart (`header`)
+ * and `data` what follows.
  */
 function contents(file, map, latin1, header = false) {
   const mapped = map && loadAddon() ? addon.mapFile(file, latin1, header) : undefined;
@@ -74,9 +75,9 @@ function contents(file, map, latin1, header = false) {
     let data = latin1 ? fs.readFileSync(fd, 'latin1') : fs.readFileSync(fd);
     let first;
     if (header) {
-      const nl = data.indexOf(latin1 ? '\n' : 10) + 1;
-      first = latin1 ? data.slice(0, nl) : data.toString('latin1', 0, nl);
-      data = latin1 ? data.slice(nl) : data.subarray(nl);
+      const nl = data.indexOf(10) + 1;
+      first = data.toString('latin1', 0, nl);
+      data = data.subarray(nl);
     }
     return { data, size: st.size, mtimeMs: st.mtimeMs, ino: st.ino, header: first, mapped: false };
   } finally {

@@ -1,5 +1,6 @@
 // Kernel constants nsrun uses, in one place. test/native checks them against the running kernel's
 // behaviour; they are the same on every Linux architecture nsrun builds for (x86_64, aarch64).
+// Also the few facts of the running kernel read at run time: signal numbers, the release.
 import { native } from './native/binding';
 
 export const CLONE_NEWTIME = 0x00000080;
