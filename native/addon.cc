@@ -708,8 +708,10 @@ unsigned long long ThreadBlocked(pid_t tid) {
   return p ? strtoull(p + 7, nullptr, 16) : 0;
 }
 
-// Asks every other thread to block g_heldSet (see above); WaitForOtherThreads waits for them.
+// Asks every other thread to block g_heldSet (see above), unless they were asked since it last
+// grew; WaitForOtherThreads waits for them.
 void BlockInOtherThreads() {
+  if (g_othersAsked) return;
   unsigned long long held = 0;
   for (int s = 1; s < 64; s++)
     if (sigismember(&g_heldSet, s)) held |= SigBit(s);
@@ -745,8 +747,8 @@ void BlockInOtherThreads() {
 }
 
 // Until the threads asked have answered (a thread that exits first never does: bounded, ~100 ms):
-// after that, no handler for a held signal runs anywhere but in this thread. Asked when the
-// signals were first held, they have long answered by the handoff.
+// after that, no handler for a held signal runs anywhere but in this thread. Asked while the
+// sandbox set itself up, they have long answered by the handoff.
 void WaitForOtherThreads() {
   for (int i = 0; i < 2100 && __atomic_load_n(&g_acks, __ATOMIC_SEQ_CST) < g_acksExpected; i++) {
     if (i < 100) {
@@ -866,7 +868,7 @@ Napi::Value WatchSignalsJs(const Napi::CallbackInfo& info) {
 void HoldForSupervisor() {
   StopWatching();
   Hold(SUPERVISED_SIGNALS, sizeof(SUPERVISED_SIGNALS) / sizeof(SUPERVISED_SIGNALS[0]), false);
-  if (!g_othersAsked) BlockInOtherThreads();
+  BlockInOtherThreads();
   WaitForOtherThreads();
 }
 
@@ -891,7 +893,7 @@ Napi::Value HoldSignalsJs(const Napi::CallbackInfo& info) {
 // holdInOtherThreads(): ask Node's other threads to block the held signals too. They answer
 // asynchronously; the handoff waits for them.
 Napi::Value HoldInOtherThreadsJs(const Napi::CallbackInfo& info) {
-  if (g_anyHeld && !g_othersAsked) BlockInOtherThreads();
+  if (g_anyHeld) BlockInOtherThreads();
   return info.Env().Undefined();
 }
 
